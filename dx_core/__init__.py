@@ -1,0 +1,1 @@
+"""Shared foundation for every component: settings, content addressing and the blob store."""

@@ -1,0 +1,77 @@
+"""The one settings object of the exchange, read from `DX_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of the exchange. Each field is read from `DX_<FIELD NAME>` (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="DX_", extra="ignore")
+
+    # Where state lives: chain state, database, blobs, keystores, logs.
+    data_dir: Path = Field(default=REPO_ROOT / ".dx", description="root of all local state")
+
+    # Chain
+    chain: Literal["anvil", "ganache"] = Field(default="anvil", description="local chain to launch")
+    rpc_url: str = Field(default="http://127.0.0.1:8545", description="EVM JSON-RPC endpoint")
+    chain_port: int = Field(default=8545, description="port of the launched local chain")
+    chain_id: int = Field(default=31337, description="chain id of the launched local chain")
+    deployment_file: Path | None = Field(
+        default=None, description="deployment JSON (default: <data_dir>/deployment.json)"
+    )
+
+    # Database
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL (default: sqlite:///<data_dir>/exchange.db)"
+    )
+
+    # Blob store
+    blob_backend: Literal["local", "ipfs"] = Field(default="local", description="blob store backend")
+    blob_dir: Path | None = Field(default=None, description="local blob directory (default: <data_dir>/blobs)")
+    ipfs_api_url: str = Field(default="http://127.0.0.1:5001", description="Kubo RPC endpoint")
+    max_blob_bytes: int = Field(default=2 * 1024**3, description="largest accepted upload")
+
+    # Exchange API
+    api_host: str = Field(default="127.0.0.1")
+    api_port: int = Field(default=8000)
+    api_url: str = Field(default="http://127.0.0.1:8000", description="where clients reach the API")
+    siwe_domain: str = Field(default="localhost:8000", description="EIP-4361 domain the API accepts")
+    token_ttl_seconds: int = Field(default=900, description="lifetime of a sign-in token")
+
+    # Notarizer
+    anchor_every_entries: int = Field(default=10_000, description="anchor a checkpoint after N entries")
+    anchor_every_seconds: float = Field(default=30.0, description="or after T seconds, if anything is new")
+
+    # Compute nodes
+    node_base_port: int = Field(default=9100, description="control API of node i listens on base+i")
+    spu_base_port: int = Field(default=9200, description="SPU brpc link of node i listens on base+i")
+    spu_recv_timeout_ms: int = Field(default=60_000, description="how long a party waits for a peer")
+
+    log_level: str = Field(default="INFO")
+
+    @property
+    def resolved_deployment_file(self) -> Path:
+        return self.deployment_file or self.data_dir / "deployment.json"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'exchange.db'}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
