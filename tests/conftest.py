@@ -1,3 +1,5 @@
 """Shared test fixtures: each component's fixtures live in tests/fixtures/ and are registered here."""
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.fixtures.database",
+]
