@@ -36,7 +36,9 @@ class Settings(BaseSettings):
 
     # Blob store
     blob_backend: Literal["local", "ipfs"] = Field(default="local", description="blob store backend")
-    blob_dir: Path | None = Field(default=None, description="local blob directory (default: <data_dir>/blobs)")
+    blob_dir: Path | None = Field(
+        default=None, description="local blob directory (default: <data_dir>/blobs)"
+    )
     ipfs_api_url: str = Field(default="http://127.0.0.1:5001", description="Kubo RPC endpoint")
     max_blob_bytes: int = Field(default=2 * 1024**3, description="largest accepted upload")
 

@@ -28,7 +28,14 @@ def test_round_trip(data: bytes) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "Qmfoo", "bafy", "b" + "a" * 58, "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5", "b!!!"],
+    [
+        "",
+        "Qmfoo",
+        "bafy",
+        "b" + "a" * 58,
+        "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5",
+        "b!!!",
+    ],
 )
 def test_malformed_cids_are_rejected_with_a_reason(bad: str) -> None:
     assert not is_cid(bad)
