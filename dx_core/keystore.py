@@ -1,0 +1,165 @@
+"""Encrypted member keystores: an Ethereum key and an X25519 key in one password-protected JSON file.
+
+File layout (version 1):
+
+    {"version": 1, "address": "0x...", "x25519_public": "<hex>",
+     "ethereum": <eth-account keystore v3 JSON (scrypt)>,
+     "x25519": {"kdf": "scrypt", "kdfparams": {"n", "r", "p", "salt"}, "cipher": "aes-256-gcm",
+                "nonce": "<hex>", "ciphertext": "<hex>"}}
+
+The X25519 private key is encrypted with AES-256-GCM under a scrypt-derived key (own salt), with the
+address and public key as associated data, so a file whose halves were swapped between members
+fails to load. Services read the password from DX_KEYSTORE_PASSWORD (`password_from_env`). Nothing
+here logs a key; an `Identity`'s repr shows only its public parts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+DEFAULT_SCRYPT_N = 2**17
+PASSWORD_ENV = "DX_KEYSTORE_PASSWORD"
+
+
+class KeystoreError(Exception):
+    """A keystore that cannot be read, or a wrong password."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A member's keys: Ethereum account (signing) and X25519 key (receiving sealed shares)."""
+
+    account: LocalAccount = field(repr=False)
+    x25519: X25519PrivateKey = field(repr=False)
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    @property
+    def x25519_public(self) -> bytes:
+        return self.x25519.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def __repr__(self) -> str:
+        return f"Identity(address={self.address}, x25519_public={self.x25519_public.hex()})"
+
+    __str__ = __repr__
+
+
+def create(account: LocalAccount | None = None, x25519: X25519PrivateKey | None = None) -> Identity:
+    """A new identity (fresh random keys unless given)."""
+    return Identity(account or Account.create(), x25519 or X25519PrivateKey.generate())
+
+
+def password_from_env() -> str:
+    """The keystore password services use, from DX_KEYSTORE_PASSWORD."""
+    value = os.environ.get(PASSWORD_ENV)
+    if not value:
+        raise KeystoreError(f"set {PASSWORD_ENV} to the keystore password")
+    return value
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(password.encode())
+
+
+def _aad(address: str, public: bytes) -> bytes:
+    return f"dx-keystore/v1|{address.lower()}|{public.hex()}".encode()
+
+
+def encrypt(identity: Identity, password: str, scrypt_n: int = DEFAULT_SCRYPT_N) -> dict:
+    """The keystore document of `identity`, encrypted under `password`."""
+    eth = Account.encrypt(identity.account.key, password, kdf="scrypt", iterations=scrypt_n)
+    salt, nonce = os.urandom(16), os.urandom(12)
+    r, p = 8, 1
+    secret = identity.x25519.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    key = _scrypt(password, salt, scrypt_n, r, p)
+    ct = AESGCM(key).encrypt(nonce, secret, _aad(identity.address, identity.x25519_public))
+    return {
+        "version": 1,
+        "address": identity.address,
+        "x25519_public": identity.x25519_public.hex(),
+        "ethereum": eth,
+        "x25519": {
+            "kdf": "scrypt",
+            "kdfparams": {"n": scrypt_n, "r": r, "p": p, "salt": salt.hex()},
+            "cipher": "aes-256-gcm",
+            "nonce": nonce.hex(),
+            "ciphertext": ct.hex(),
+        },
+    }
+
+
+def decrypt(doc: dict, password: str) -> Identity:
+    """The identity in a keystore document; raises KeystoreError on a wrong password or bad file."""
+    if doc.get("version") != 1:
+        raise KeystoreError(f"unsupported keystore version {doc.get('version')!r}")
+    try:
+        eth_key = Account.decrypt(doc["ethereum"], password)
+    except ValueError:
+        raise KeystoreError("wrong password for the Ethereum key") from None
+    except KeyError as exc:
+        raise KeystoreError(f"keystore misses field {exc}") from None
+    account = Account.from_key(eth_key)
+    if account.address.lower() != str(doc.get("address", "")).lower():
+        raise KeystoreError(f"keystore claims address {doc.get('address')}, key is {account.address}")
+    try:
+        x = doc["x25519"]
+        params = x["kdfparams"]
+        key = _scrypt(password, bytes.fromhex(params["salt"]), params["n"], params["r"], params["p"])
+        public = bytes.fromhex(doc["x25519_public"])
+        secret = AESGCM(key).decrypt(bytes.fromhex(x["nonce"]), bytes.fromhex(x["ciphertext"]),
+                                     _aad(account.address, public))
+    except KeyError as exc:
+        raise KeystoreError(f"keystore misses field {exc}") from None
+    except InvalidTag:
+        raise KeystoreError("X25519 key does not decrypt: wrong password or altered keystore") from None
+    ident = Identity(account, X25519PrivateKey.from_private_bytes(secret))
+    if ident.x25519_public != public:
+        raise KeystoreError("X25519 private key does not match the stored public key")
+    return ident
+
+
+def save(identity: Identity, path: Path, password: str, scrypt_n: int = DEFAULT_SCRYPT_N) -> Path:
+    """Write the encrypted keystore to `path` (mode 0600, atomic replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(encrypt(identity, password, scrypt_n), fh, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: Path, password: str) -> Identity:
+    """Read and decrypt a keystore file."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise KeystoreError(f"no keystore at {path}") from None
+    except json.JSONDecodeError as exc:
+        raise KeystoreError(f"{path} is not JSON: {exc}") from None
+    return decrypt(doc, password)
+
+
+def public_info(path: Path) -> tuple[str, bytes]:
+    """Address and X25519 public key of a keystore, without the password."""
+    doc = json.loads(Path(path).read_text())
+    return doc["address"], bytes.fromhex(doc["x25519_public"])
