@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     api_url: str = Field(default="http://127.0.0.1:8000", description="where clients reach the API")
     siwe_domain: str = Field(default="localhost:8000", description="EIP-4361 domain the API accepts")
     token_ttl_seconds: int = Field(default=900, description="lifetime of a sign-in token")
+    relayer_key: str | None = Field(
+        default=None,
+        description="operator's relayer account paying gas for relayed approvals: 0x-hex private key, "
+        "or the path of a dx keystore file (password in DX_KEYSTORE_PASSWORD)",
+        repr=False,
+    )
 
     # Notarizer
     anchor_every_entries: int = Field(default=10_000, description="anchor a checkpoint after N entries")
