@@ -124,8 +124,9 @@ def decrypt(doc: dict, password: str) -> Identity:
         params = x["kdfparams"]
         key = _scrypt(password, bytes.fromhex(params["salt"]), params["n"], params["r"], params["p"])
         public = bytes.fromhex(doc["x25519_public"])
-        secret = AESGCM(key).decrypt(bytes.fromhex(x["nonce"]), bytes.fromhex(x["ciphertext"]),
-                                     _aad(account.address, public))
+        secret = AESGCM(key).decrypt(
+            bytes.fromhex(x["nonce"]), bytes.fromhex(x["ciphertext"]), _aad(account.address, public)
+        )
     except KeyError as exc:
         raise KeystoreError(f"keystore misses field {exc}") from None
     except InvalidTag:
