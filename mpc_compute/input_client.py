@@ -92,9 +92,7 @@ def _convert(col: Column, arr: pa.Array, row0: int) -> np.ndarray:
         raise InputValidationError("missing value", col.name, row0 + bad)
     if col.dtype == "text":
         if col.role != "id":
-            raise InputValidationError(
-                "text columns can only be id columns (hashed to field elements)", col.name
-            )
+            raise InputValidationError("only id columns can be text (they are hashed)", col.name)
         return np.fromiter((id_to_field(str(v)) for v in arr.to_pylist()), dtype=np.int64, count=len(arr))
     if col.dtype == "bool":
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
@@ -134,7 +132,10 @@ def _csv_batches(path: Path, schema: list[Column], batch_rows: int) -> Iterator[
         path,
         read_options=pacsv.ReadOptions(block_size=max(1 << 16, batch_rows * 16 * len(header))),
         convert_options=pacsv.ConvertOptions(
-            include_columns=names, column_types={n: pa.string() for n in names}, strings_can_be_null=True
+            include_columns=names,
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            null_values=[""],  # "nan" or "NA" must reach validation as values, not as gaps
         ),
     )
     yield from reader
