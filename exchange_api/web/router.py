@@ -13,15 +13,28 @@ WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
 SHELL_FILE = WEB_DIR / "shell.html"
 
-_MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
-                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".json": "application/json",
-                ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2"}
+_MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+}
 
 # Everything the pages load comes from this origin; the wallet lives in the browser, not on a CDN.
-_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-_SECURITY_HEADERS = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff",
-                     "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 
 
 class StaticPathError(ValueError):
@@ -38,9 +51,11 @@ def resolve_static(path: str) -> Path:
 
 def render_shell(api_base: str, prefix: str) -> str:
     """The one HTML page of the console; the ES modules route between views on the client."""
-    return (SHELL_FILE.read_text(encoding="utf-8")
-            .replace("{{API_BASE}}", html.escape(api_base, quote=True))
-            .replace("{{PREFIX}}", html.escape(prefix, quote=True)))
+    return (
+        SHELL_FILE.read_text(encoding="utf-8")
+        .replace("{{API_BASE}}", html.escape(api_base, quote=True))
+        .replace("{{PREFIX}}", html.escape(prefix, quote=True))
+    )
 
 
 def make_console_router(api_base: str = "/v1", prefix: str = CONSOLE_PREFIX) -> APIRouter:

@@ -2,6 +2,7 @@
 
 const TOKEN_KEY = "dx.token";
 const ADDRESS_KEY = "dx.address";
+const ROLES_KEY = "dx.roles";
 
 export class ApiError extends Error {
   constructor(status, message, body) {
@@ -22,13 +23,20 @@ export const session = {
   get address() {
     return sessionStorage.getItem(ADDRESS_KEY);
   },
-  set(token, address) {
+  get roles() {
+    try {
+      return JSON.parse(sessionStorage.getItem(ROLES_KEY) || "[]");
+    } catch {
+      return [];
+    }
+  },
+  set(token, address, roles = []) {
     sessionStorage.setItem(TOKEN_KEY, token);
     sessionStorage.setItem(ADDRESS_KEY, address);
+    sessionStorage.setItem(ROLES_KEY, JSON.stringify(roles));
   },
   clear() {
-    sessionStorage.removeItem(TOKEN_KEY);
-    sessionStorage.removeItem(ADDRESS_KEY);
+    for (const k of [TOKEN_KEY, ADDRESS_KEY, ROLES_KEY]) sessionStorage.removeItem(k);
   },
 };
 

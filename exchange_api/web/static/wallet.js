@@ -2,6 +2,7 @@
 // Keys stay in the wallet: the page only ever sees addresses and signatures.
 
 import { api, session } from "./api.js";
+import { toChecksumAddress } from "./keccak.js";
 
 export class WalletError extends Error {}
 
@@ -33,17 +34,37 @@ export async function currentAccount() {
   return accounts[0];
 }
 
-/** The whole SIWE round trip: nonce + message from the API, personal_sign in the wallet, token back. */
+const STATEMENT = "Sign in to the data exchange console. This signature costs nothing and moves no funds.";
+const MESSAGE_LIFETIME_MS = 60 * 60 * 1000;
+
+/** The EIP-4361 message for the API's challenge ({nonce, domain, uri, chain_id}). */
+export function siweMessage(address, challenge, now = new Date()) {
+  const expires = new Date(now.getTime() + MESSAGE_LIFETIME_MS);
+  return [
+    `${challenge.domain} wants you to sign in with your Ethereum account:`,
+    toChecksumAddress(address),
+    "",
+    STATEMENT,
+    "",
+    `URI: ${challenge.uri}`,
+    "Version: 1",
+    `Chain ID: ${challenge.chain_id}`,
+    `Nonce: ${challenge.nonce}`,
+    `Issued At: ${now.toISOString()}`,
+    `Expiration Time: ${expires.toISOString()}`,
+  ].join("\n");
+}
+
+/** The whole SIWE round trip: a nonce from the API, personal_sign in the wallet, a bearer token back. */
 export async function signIn() {
   const address = await currentAccount();
-  const challenge = await api("/auth/nonce", { query: { address }, auth: false });
-  const message = typeof challenge === "string" ? challenge : challenge.message;
-  if (!message) throw new WalletError("The API's nonce response carried no EIP-4361 message to sign.");
+  const challenge = await api("/auth/nonce", { auth: false });
+  const message = typeof challenge.message === "string" ? challenge.message : siweMessage(address, challenge);
   const signature = await request("personal_sign", [utf8Hex(message), address]);
   const login = await api("/auth/login", { method: "POST", body: { message, signature }, auth: false });
-  const token = login.token || login.access_token;
+  const token = login.access_token || login.token;
   if (!token) throw new WalletError("The API accepted the signature but returned no token.");
-  session.set(token, login.address || address);
+  session.set(token, login.address || toChecksumAddress(address), login.roles || []);
   document.dispatchEvent(new CustomEvent("dx:signed-in", { detail: login }));
   return login;
 }

@@ -1,0 +1,130 @@
+"""Blob routes: content-addressed uploads streamed into the blob store, and streamed downloads."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from dx_core.blobstore import BlobMismatch, BlobNotFound, BlobTooLarge, iter_file
+from dx_core.cid import InvalidCID, digest_from_cid
+from exchange_api.auth import Member
+from exchange_api.context import AppContext, get_ctx
+from exchange_api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, problem_responses
+
+router = APIRouter(prefix="/v1/blobs", tags=["blobs"])
+SPOOL_BYTES = 8 * 1024 * 1024
+CID_PATTERN = r"^b[a-z2-7]{58}$"
+
+
+class BlobOut(BaseModel):
+    cid: str = Field(examples=["bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"])
+    size: int = Field(examples=[1024])
+
+
+def _check_cid(cid: str, what: str = "CID") -> None:
+    try:
+        digest_from_cid(cid)
+    except InvalidCID as exc:
+        raise BadRequest(f"{what}: {exc}") from None
+
+
+@router.put(
+    "",
+    response_model=BlobOut,
+    status_code=201,
+    summary="Upload a blob (raw body); returns its CID",
+    description="The body is streamed to the blob store. With `X-Expected-CID` the upload is refused "
+    "unless the content hashes to that CID. Uploads above the configured limit get 413.",
+    responses=problem_responses(400, 401, 413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def put_blob(
+    request: Request,
+    member: Member,
+    ctx: Annotated[AppContext, Depends(get_ctx)],
+    x_expected_cid: Annotated[
+        str | None, Header(description="refuse the upload unless it has this CID")
+    ] = None,
+) -> BlobOut:
+    limit = ctx.settings.max_blob_bytes
+    if x_expected_cid is not None:
+        _check_cid(x_expected_cid, "X-Expected-CID")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Content-Length {declared} exceeds the {limit}-byte blob limit")
+    total = 0
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLarge(
+                    f"upload exceeds the {limit}-byte blob limit (stopped at {total} bytes)"
+                )
+            spool.write(chunk)
+        if total == 0:
+            raise BadRequest("empty body: a blob needs at least one byte")
+        spool.seek(0)
+        try:
+            cid = await run_in_threadpool(ctx.blobs.put_stream, iter_file(spool), x_expected_cid)
+        except BlobMismatch as exc:
+            raise Unprocessable(str(exc)) from None
+        except BlobTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from None
+    return BlobOut(cid=cid, size=total)
+
+
+@router.get(
+    "/{cid}",
+    summary="Download a blob (streamed)",
+    responses={
+        200: {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the blob's bytes",
+        },
+        **problem_responses(400, 404),
+    },
+    response_class=StreamingResponse,
+)
+def get_blob(cid: str, ctx: Annotated[AppContext, Depends(get_ctx)]) -> StreamingResponse:
+    _check_cid(cid)
+    try:
+        size = ctx.blobs.size(cid)
+        stream = ctx.blobs.open_stream(cid)
+    except BlobNotFound:
+        raise NotFound(f"no blob {cid} is stored") from None
+    return StreamingResponse(
+        stream,
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(size), "ETag": f'"{cid}"'},
+    )
+
+
+@router.head(
+    "/{cid}",
+    summary="Whether a blob is stored, and its size",
+    responses={200: {"description": "stored"}, **problem_responses(400, 404)},
+)
+def head_blob(cid: str, ctx: Annotated[AppContext, Depends(get_ctx)]) -> Response:
+    _check_cid(cid)
+    try:
+        size = ctx.blobs.size(cid)
+    except BlobNotFound:
+        raise NotFound(f"no blob {cid} is stored") from None
+    return Response(
+        status_code=200,
+        headers={"Content-Length": str(size), "ETag": f'"{cid}"'},
+        media_type="application/octet-stream",
+    )
+
+
+__all__ = ["CID_PATTERN", "router"]

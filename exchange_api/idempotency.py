@@ -1,0 +1,209 @@
+"""Idempotency-Key for writes: the same key and body replay the stored response; a different body is a 409."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from exchange_api.errors import PROBLEM_JSON, TYPE_BASE
+from exchange_api.models import IdempotencyRecord
+
+R = IdempotencyRecord.__table__
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+MAX_BODY = 1024 * 1024  # blob uploads are content-addressed and so idempotent already
+MAX_KEY = 200
+
+
+class IdempotencyMiddleware:
+    """Pure ASGI: records the first response per (caller, key); replays it for an identical retry."""
+
+    def __init__(self, app: Any, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", ()))
+        key_raw = headers.get(b"idempotency-key")
+        if key_raw is None or scope["path"].startswith("/v1/blobs"):
+            await self.app(scope, receive, send)
+            return
+        key = key_raw.decode("latin-1")
+        if not key or len(key) > MAX_KEY:
+            await _problem(
+                scope,
+                send,
+                400,
+                "bad-request",
+                "Bad request",
+                f"Idempotency-Key must be 1..{MAX_KEY} characters",
+            )
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > MAX_BODY:
+                await _problem(
+                    scope,
+                    send,
+                    413,
+                    "payload-too-large",
+                    "Payload too large",
+                    f"a write with an Idempotency-Key may carry at most {MAX_BODY} bytes",
+                )
+                return
+        actor = hashlib.sha256(headers.get(b"authorization", b"")).hexdigest()
+        request_hash = hashlib.sha256(
+            scope["method"].encode()
+            + b" "
+            + scope["path"].encode()
+            + b"?"
+            + scope.get("query_string", b"")
+            + b"\n"
+            + body
+        ).hexdigest()
+        claimed = await run_in_threadpool(self._claim, actor, key, scope, request_hash)
+        if claimed is not None:
+            stored_hash, status, content_type, stored_body = claimed
+            if stored_hash != request_hash:
+                await _problem(
+                    scope,
+                    send,
+                    409,
+                    "idempotency-key-reuse",
+                    "Idempotency-Key reused",
+                    f"Idempotency-Key {key!r} was already used with a different request",
+                )
+            elif status is None:
+                await _problem(
+                    scope,
+                    send,
+                    409,
+                    "idempotency-in-progress",
+                    "Request in progress",
+                    f"the first request with Idempotency-Key {key!r} is still being processed",
+                )
+            else:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": [
+                            (b"content-type", content_type.encode()),
+                            (b"idempotent-replayed", b"true"),
+                            (b"content-length", str(len(stored_body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": stored_body})
+            return
+
+        sent_body = False
+
+        async def replay_receive() -> dict:
+            nonlocal sent_body
+            if not sent_body:
+                sent_body = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        captured: dict[str, Any] = {"status": 500, "content_type": "application/json", "body": b""}
+
+        async def capture_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        captured["content_type"] = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture_send)
+        except Exception:
+            await run_in_threadpool(self._release, actor, key)
+            raise
+        if captured["status"] >= 500:
+            # A server fault is not an answer worth replaying: let the client retry for real.
+            await run_in_threadpool(self._release, actor, key)
+        else:
+            await run_in_threadpool(self._store, actor, key, captured)
+
+    def _claim(self, actor: str, key: str, scope: dict, request_hash: str) -> tuple | None:
+        """Insert an in-progress record; if one exists already, return what it holds."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(R).values(
+                        actor=actor,
+                        key=key,
+                        method=scope["method"],
+                        path=scope["path"][:500],
+                        request_hash=request_hash,
+                        status_code=None,
+                        content_type="",
+                        body=b"",
+                        created_at=IdempotencyRecord().created_at,
+                    )
+                )
+            return None
+        except IntegrityError:
+            with self.engine.connect() as conn:
+                row = conn.execute(
+                    select(R.c.request_hash, R.c.status_code, R.c.content_type, R.c.body).where(
+                        R.c.actor == actor, R.c.key == key
+                    )
+                ).one()
+            return tuple(row)
+
+    def _store(self, actor: str, key: str, captured: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(R)
+                .where(R.c.actor == actor, R.c.key == key)
+                .values(
+                    status_code=captured["status"],
+                    content_type=captured["content_type"],
+                    body=captured["body"],
+                )
+            )
+
+    def _release(self, actor: str, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(R).where(R.c.actor == actor, R.c.key == key))
+
+
+async def _problem(scope: dict, send: Any, status: int, slug: str, title: str, detail: str) -> None:
+    rid = scope.get("state", {}).get("request_id", "")
+    body = json.dumps(
+        {
+            "type": TYPE_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope["path"],
+            "request_id": rid,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

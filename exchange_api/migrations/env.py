@@ -1,0 +1,44 @@
+"""Alembic environment: the exchange's SQLModel metadata, on the engine the app hands over or the ini URL."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+from sqlmodel import SQLModel
+
+from exchange_api import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+target_metadata = SQLModel.metadata
+
+
+def _include(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
+    # The transparency log's tables belong to the notarizer, which creates them itself (create_tables).
+    return not (type_ == "table" and str(name).startswith("log_"))
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        include_object=_include,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = context.config.attributes.get("engine")
+    if engine is None:
+        from dx_core.settings import get_settings
+
+        url = context.config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url
+        engine = create_engine(url)
+    with engine.begin() as connection:
+        _run(connection)
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported: run against a database")
+run_migrations_online()

@@ -1,0 +1,45 @@
+// One listing: schema, price, usage against its limit, policy, and its on-chain record.
+
+import { api } from "../api.js";
+import { dl, emptyState, formatTime, formatWei, h, hexCode, table } from "../dom.js";
+import { listing } from "../model.js";
+import { usageMeter } from "./catalog.js";
+
+function policyView(policy) {
+  const entries = Object.entries(policy || {}).filter(([, v]) => v !== null && v !== undefined && v !== "");
+  if (!entries.length) return emptyState("No policy restrictions: any buyer and algorithm may request, " +
+    "subject to the owner's approval.");
+  const show = (v) => (Array.isArray(v) ? (v.length ? v.join(", ") : "none") : typeof v === "object"
+    ? JSON.stringify(v) : String(v));
+  return dl(entries.map(([k, v]) => [k.replace(/_/g, " "), show(v)]));
+}
+
+function schemaView(columns) {
+  if (!columns.length) return emptyState("The owner published no schema for this listing.");
+  return table("Columns", ["Name", "Type", "Description"], columns.map((c) =>
+    h("tr", {}, h("td", {}, h("code", {}, c.name ?? String(c))), h("td", {}, c.dtype || c.type || "—"),
+      h("td", {}, c.description || ""))));
+}
+
+export async function render(main, [plural, id], { link }) {
+  const kind = plural === "algorithms" ? "algorithm" : "dataset";
+  const l = listing(await api(`/catalog/${plural}/${id}`, { auth: false }), kind);
+  main.append(
+    h("p", { class: "crumbs" }, link("", "Catalog"), " / ", kind === "algorithm" ? "Algorithm" : "Dataset", ` #${l.id}`),
+    h("h1", {}, l.title),
+    l.description ? h("p", { class: "lede" }, l.description) : null,
+    h("section", { "aria-labelledby": "h-terms" }, h("h2", { id: "h-terms" }, "Terms"),
+      dl([["Owner", hexCode(l.owner, 8)], ["Price per use", formatWei(l.priceWei)], ["Usage", usageMeter(l)],
+        ["Expires", l.expiresAt ? formatTime(Number(l.expiresAt)) : "never"], ["Status", l.status],
+        l.tags.length ? ["Tags", l.tags.join(", ")] : null])),
+    kind === "dataset" ? h("section", { "aria-labelledby": "h-schema" }, h("h2", { id: "h-schema" }, "Schema"),
+      schemaView(l.columns)) : null,
+    h("section", { "aria-labelledby": "h-policy" }, h("h2", { id: "h-policy" }, "Policy"), policyView(l.policy)),
+    h("section", { "aria-labelledby": "h-chain", id: "onchain" }, h("h2", { id: "h-chain" }, "On-chain record"),
+      dl([["Contract", hexCode(l.contract, 8)], ["Transaction", hexCode(l.txHash, 10)],
+        ["Block", l.block ?? "—"], ["Metadata CID", hexCode(l.metadataCid, 10)],
+        [kind === "algorithm" ? "Code hash" : "Share manifest commitment", hexCode(l.manifestHash, 10)]])),
+    kind === "dataset" ? h("p", {}, link(`audit/datasets/${l.id}`, "Metered usage of this dataset (regulator view)"))
+      : null,
+  );
+}
