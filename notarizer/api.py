@@ -1,0 +1,154 @@
+"""The regulator's audit routes (FastAPI): entries with proofs, job trails, dataset usage, exports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from notarizer.bundle import build_bundle, proved_entry
+from notarizer.log import EntryNotFound, TransparencyLog
+from notarizer.proofs import ProofError
+
+PROBLEM_TYPE_BASE = "https://dx.example/problems/"
+
+
+def problem(status: int, title: str, detail: str, kind: str) -> JSONResponse:
+    """An RFC 9457 problem details response."""
+    return JSONResponse(
+        {"type": PROBLEM_TYPE_BASE + kind, "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def _usage_record(entry: dict[str, Any]) -> dict[str, Any]:
+    payload = entry.get("payload") or {}
+    return {
+        "seq": entry["seq"],
+        "time": entry["time"],
+        "time_iso": entry["time_iso"],
+        "kind": entry["kind"],
+        "actor": entry["actor"],
+        "jobs": [s for s in entry["subjects"] if s.startswith("job:")],
+        "algorithm": payload.get("algorithm")
+        or next((s for s in entry["subjects"] if s.startswith("algorithm:")), None),
+        "buyer": payload.get("buyer"),
+        "result_hash": payload.get("result_hash"),
+        "inclusion": entry.get("inclusion"),
+    }
+
+
+def make_audit_router(
+    log: TransparencyLog,
+    require_regulator: Callable[..., Any],
+    ledger_provider: Callable[[], Any] | None = None,
+    signer: LocalAccount | None = None,
+) -> APIRouter:
+    """Routes under /audit, every one behind `require_regulator`. `ledger_provider()` (optional) returns
+    the contracts.Ledger whose Notary the bundles name; `signer` (optional) signs exported bundles."""
+    router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(require_regulator)])
+
+    def notary_ref() -> tuple[str | None, int | None]:
+        if ledger_provider is None:
+            return None, None
+        ledger = ledger_provider()
+        return ledger.notary.address, ledger.w3.eth.chain_id
+
+    @router.get("/entries")
+    def list_entries(
+        actor: str | None = None,
+        kind: str | None = None,
+        subject: str | None = None,
+        since: int | None = Query(None, description="µs since epoch, inclusive"),
+        until: int | None = Query(None, description="µs since epoch, exclusive"),
+        offset: int = Query(0, ge=0),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> Any:
+        filters = {"actor": actor, "kind": kind, "subject": subject, "since": since, "until": until}
+        try:
+            items = log.entries(**filters, offset=offset, limit=limit)
+            total = log.count(**filters)
+        except ValueError as exc:
+            return problem(400, "Invalid filter", str(exc), "invalid-filter")
+        return {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "size": log.size(),
+            "items": [e.to_json() for e in items],
+        }
+
+    @router.get("/entries/{seq}")
+    def get_entry(seq: int) -> Any:
+        try:
+            entry = log.entry(seq)
+        except EntryNotFound as exc:
+            return problem(404, "Entry not found", str(exc), "entry-not-found")
+        return proved_entry(log, entry, log.checkpoints())
+
+    @router.get("/jobs/{job_id}/trail")
+    def job_trail(job_id: int) -> Any:
+        cps = log.checkpoints()
+        entries = log.entries(subject=f"job:{job_id}", limit=None)
+        if not entries:
+            return problem(404, "No trail", f"no log entry names job:{job_id}", "trail-not-found")
+        return {"job": job_id, "entries": [proved_entry(log, e, cps) for e in entries]}
+
+    @router.get("/datasets/{dataset_id}/usage")
+    def dataset_usage(dataset_id: int) -> Any:
+        cps = log.checkpoints()
+        entries = [
+            e for e in log.entries(subject=f"dataset:{dataset_id}", limit=None) if e.kind.startswith("job.")
+        ]
+        return {"dataset": dataset_id, "uses": [_usage_record(proved_entry(log, e, cps)) for e in entries]}
+
+    @router.get("/checkpoints")
+    def checkpoints() -> Any:
+        out, previous = [], None
+        for cp in log.checkpoints():
+            item = cp.to_json()
+            if previous is not None:
+                item["consistency_from_previous"] = {
+                    "from_size": previous.tree_size,
+                    "proof": [h.hex() for h in log.consistency_proof(previous.tree_size, cp.tree_size)],
+                }
+            out.append(item)
+            previous = cp
+        return {"size": log.size(), "checkpoints": out}
+
+    @router.get("/consistency")
+    def consistency(old: int = Query(..., ge=0), new: int | None = Query(None, ge=0)) -> Any:
+        try:
+            new_size = log.size() if new is None else new
+            return {
+                "old_size": old,
+                "new_size": new_size,
+                "old_root": log.root(old).hex(),
+                "new_root": log.root(new_size).hex(),
+                "proof": [h.hex() for h in log.consistency_proof(old, new_size)],
+            }
+        except ProofError as exc:
+            return problem(400, "No such proof", str(exc), "invalid-proof-request")
+
+    @router.get("/export")
+    def export(job: int | None = None, dataset: int | None = None) -> Any:
+        """A signed bundle of one job's or dataset's trail; with neither, the whole log as JSON lines."""
+        if job is not None and dataset is not None:
+            return problem(400, "Ambiguous export", "give either job or dataset, not both", "invalid-export")
+        if job is None and dataset is None:
+
+            def lines() -> Iterator[bytes]:
+                for entry in log.iter_entries():
+                    yield json.dumps(entry.to_json(), separators=(",", ":")).encode() + b"\n"
+
+            return StreamingResponse(lines(), media_type="application/x-ndjson")
+        subject = f"job:{job}" if job is not None else f"dataset:{dataset}"
+        address, chain_id = notary_ref()
+        return build_bundle(log, subject, signer, address, chain_id)
+
+    return router
