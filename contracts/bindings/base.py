@@ -1,0 +1,43 @@
+"""The common part of every contract binding: encode calls, send writes, run reads, map reverts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from contracts.artifacts import abi
+from contracts.tx import TxResult, TxSender
+
+
+class ContractBinding:
+    """One deployed contract: `_send` for writes (signed locally), `_read` for views, `build` for relays."""
+
+    NAME = ""
+
+    def __init__(self, w3: Web3, address: str, sender: TxSender) -> None:
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.abi = abi(self.NAME)
+        self.contract = w3.eth.contract(address=self.address, abi=self.abi)
+        self._sender = sender
+
+    def encode(self, fn_name: str, *args: Any) -> str:
+        """ABI-encoded calldata of `fn_name(*args)`."""
+        return self.contract.encode_abi(fn_name, args=list(args))
+
+    def build(self, fn_name: str, *args: Any, sender: str, value: int = 0, nonce: int | None = None) -> dict:
+        """An unsigned transaction calling `fn_name(*args)` from `sender`, for signing elsewhere."""
+        return self._sender.build(sender, self.address, self.encode(fn_name, *args), value, self.NAME, nonce)
+
+    def _send(self, account: LocalAccount, fn_name: str, *args: Any, value: int = 0) -> TxResult:
+        return self._sender.send(account, self.address, self.encode(fn_name, *args), value, self.NAME)
+
+    def _read(self, fn_name: str, *args: Any) -> Any:
+        try:
+            return getattr(self.contract.functions, fn_name)(*args).call()
+        except (ContractLogicError, Web3RPCError, ValueError) as exc:
+            raise self._sender._revert(exc, self.NAME) from None

@@ -1,0 +1,86 @@
+"""`Ledger`: one object bundling the bindings of the four deployed contracts and their event stream."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from web3 import Web3
+
+from contracts.artifacts import abi
+from contracts.bindings.notary import NotaryBinding
+from contracts.deploy import Deployment
+from contracts.errors import LedgerError
+from contracts.tx import DecodedEvent, EventDecoder, TxResult, TxSender
+
+if TYPE_CHECKING:
+    from contracts.bindings.jobs import JobsBinding
+    from contracts.bindings.market import MarketBinding
+    from contracts.bindings.registry import RegistryBinding
+
+LOG_CHUNK_BLOCKS = 10_000
+
+
+class Ledger:
+    """The exchange's ledger on one chain: `.registry`, `.market`, `.jobs`, `.notary` and `events()`."""
+
+    def __init__(self, w3: Web3, deployment: Deployment) -> None:
+        self.w3 = w3
+        self.deployment = deployment
+        self.decoder = EventDecoder({addr: (name, abi(name)) for name, addr in deployment.addresses.items()})
+        self.sender = TxSender(w3, self.decoder)
+        self._bindings: dict[str, object] = {}
+        factories = self._factories()
+        for name, address in deployment.addresses.items():
+            if name in factories:
+                self._bindings[name] = factories[name](w3, address, self.sender)
+
+    def _factories(self) -> dict[str, type]:
+        factories: dict[str, type] = {"Notary": NotaryBinding}
+        try:
+            from contracts.bindings.jobs import JobsBinding
+            from contracts.bindings.market import MarketBinding
+            from contracts.bindings.registry import RegistryBinding
+        except ImportError:
+            return factories
+        factories.update({"Registry": RegistryBinding, "Market": MarketBinding, "ComputeJobs": JobsBinding})
+        return factories
+
+    def _binding(self, name: str) -> object:
+        try:
+            return self._bindings[name]
+        except KeyError:
+            raise LedgerError(f"the deployment has no {name} contract") from None
+
+    @property
+    def registry(self) -> RegistryBinding:
+        return self._binding("Registry")  # type: ignore[return-value]
+
+    @property
+    def market(self) -> MarketBinding:
+        return self._binding("Market")  # type: ignore[return-value]
+
+    @property
+    def jobs(self) -> JobsBinding:
+        return self._binding("ComputeJobs")  # type: ignore[return-value]
+
+    @property
+    def notary(self) -> NotaryBinding:
+        return self._binding("Notary")  # type: ignore[return-value]
+
+    def send_raw(self, raw_tx: bytes | str) -> TxResult:
+        """Relay a transaction signed off-box (e.g. from a `build_*` dict), wait, decode its events."""
+        return self.sender.send_raw(raw_tx)
+
+    def events(self, from_block: int, to_block: int | None = None) -> list[DecodedEvent]:
+        """Every event of every ledger contract in [from_block, to_block], by (block, log index)."""
+        last = self.w3.eth.block_number if to_block is None else to_block
+        out: list[DecodedEvent] = []
+        start = from_block
+        while start <= last:
+            end = min(start + LOG_CHUNK_BLOCKS - 1, last)
+            query = {"fromBlock": start, "toBlock": end, "address": self.decoder.addresses}
+            logs = self.w3.eth.get_logs(query)  # type: ignore[arg-type]
+            out.extend(e for e in (self.decoder.decode(log) for log in logs) if e is not None)
+            start = end + 1
+        out.sort(key=lambda e: (e.block_number, e.log_index))
+        return out
