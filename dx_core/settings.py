@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # Notarizer
     anchor_every_entries: int = Field(default=10_000, description="anchor a checkpoint after N entries")
     anchor_every_seconds: float = Field(default=30.0, description="or after T seconds, if anything is new")
+    notarizer_key: str | None = Field(
+        default=None,
+        description="account holding the Notary's notarizer role: 0x-hex private key or dx keystore path "
+        "(default: relayer_key)",
+        repr=False,
+    )
 
     # Compute nodes
     node_base_port: int = Field(default=9100, description="control API of node i listens on base+i")
