@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from notarizer.entry import (
     InvalidEntry,
@@ -381,6 +381,11 @@ class TransparencyLog:
                     .where(_CHECKPOINTS.c.idx == cp.idx)
                     .values(tx_hash=cp.tx_hash, block_number=cp.block_number)
                 )
+
+    def forget_checkpoints_from(self, idx: int) -> None:
+        """Drop records of checkpoints `idx` and later (the chain no longer has them: a node lost state)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.idx >= idx))
 
     def checkpoints(self) -> list[AnchoredCheckpoint]:
         with self.engine.connect() as conn:
