@@ -3,4 +3,5 @@
 pytest_plugins: list[str] = [
     "tests.fixtures.database",
     "tests.fixtures.chain",
+    "tests.fixtures.api",
 ]

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+
+from dx_core.settings import get_settings
 
 CONSOLE_PREFIX = "/console"
 WEB_DIR = Path(__file__).resolve().parent
@@ -24,17 +28,36 @@ _MEDIA_TYPES = {
     ".woff2": "font/woff2",
 }
 
-# Everything the pages load comes from this origin; the wallet lives in the browser, not on a CDN.
+# Everything the pages load comes from this origin; the wallet lives in the browser, not on a CDN. The one
+# other origin the page may call is the chain's JSON-RPC, which the audit view reads to check anchored roots.
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    "connect-src 'self'{rpc}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
 )
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": _CSP,
+_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
+
+
+def _security_headers(rpc_url: str = "") -> dict[str, str]:
+    parts = urlsplit(rpc_url) if rpc_url else None
+    origin = f" {parts.scheme}://{parts.netloc}" if parts and parts.scheme in ("http", "https") else ""
+    return {**_HEADERS, "Content-Security-Policy": _CSP.format(rpc=origin)}
+
+
+def chain_config() -> tuple[str, str]:
+    """(RPC URL, Notary address) the audit view checks checkpoints against; "" where not configured yet."""
+    settings = get_settings()
+    notary = ""
+    try:
+        data = json.loads(settings.resolved_deployment_file.read_text(encoding="utf-8"))
+        notary = str(data.get("addresses", {}).get("Notary", ""))
+    except (OSError, ValueError, AttributeError):
+        pass  # no deployment yet: the audit view says the on-chain check is unavailable
+    return settings.rpc_url, notary
 
 
 class StaticPathError(ValueError):
@@ -49,22 +72,22 @@ def resolve_static(path: str) -> Path:
     return candidate
 
 
-def render_shell(api_base: str, prefix: str) -> str:
+def render_shell(api_base: str, prefix: str, rpc_url: str = "", notary: str = "") -> str:
     """The one HTML page of the console; the ES modules route between views on the client."""
-    return (
-        SHELL_FILE.read_text(encoding="utf-8")
-        .replace("{{API_BASE}}", html.escape(api_base, quote=True))
-        .replace("{{PREFIX}}", html.escape(prefix, quote=True))
-    )
+    values = {"API_BASE": api_base, "PREFIX": prefix, "RPC_URL": rpc_url, "NOTARY": notary}
+    page = SHELL_FILE.read_text(encoding="utf-8")
+    for key, value in values.items():
+        page = page.replace("{{" + key + "}}", html.escape(value, quote=True))
+    return page
 
 
 def make_console_router(api_base: str = "/v1", prefix: str = CONSOLE_PREFIX) -> APIRouter:
     """Routes for the console: `<prefix>/static/...` assets and the shell for every other `<prefix>/...` path.
 
     `api_base` is where the pages find the JSON API (same origin, so bearer tokens never cross origins).
+    The chain RPC URL and Notary address come from the settings and the deployment file at each request.
     """
     router = APIRouter(prefix=prefix, include_in_schema=False)
-    shell = render_shell(api_base, prefix)
 
     @router.get("")
     def console_root() -> RedirectResponse:
@@ -77,10 +100,12 @@ def make_console_router(api_base: str = "/v1", prefix: str = CONSOLE_PREFIX) -> 
         except StaticPathError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
         media = _MEDIA_TYPES.get(file.suffix, "application/octet-stream")
-        return FileResponse(file, media_type=media, headers=_SECURITY_HEADERS)
+        return FileResponse(file, media_type=media, headers=_security_headers())
 
     @router.get("/{page:path}")
     def console_page(page: str) -> HTMLResponse:
-        return HTMLResponse(shell, headers=_SECURITY_HEADERS)
+        rpc_url, notary = chain_config()
+        shell = render_shell(api_base, prefix, rpc_url, notary)
+        return HTMLResponse(shell, headers=_security_headers(rpc_url))
 
     return router

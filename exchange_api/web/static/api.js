@@ -1,5 +1,7 @@
 // The console's client of the exchange JSON API: bearer token handling and readable errors.
 
+import { parseExact } from "./canonical.js";
+
 const TOKEN_KEY = "dx.token";
 const ADDRESS_KEY = "dx.address";
 const ROLES_KEY = "dx.roles";
@@ -50,7 +52,8 @@ function describe(status, body) {
   return `HTTP ${status}`;
 }
 
-export async function api(path, { method = "GET", body, query, auth = true } = {}) {
+/** Call the API. `exact` parses the body with parseExact, keeping numbers as the server spelled them. */
+export async function api(path, { method = "GET", body, query, auth = true, exact = false } = {}) {
   const url = new URL(apiBase() + path, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v === undefined || v === null || v === "") continue;
@@ -70,7 +73,7 @@ export async function api(path, { method = "GET", body, query, auth = true } = {
   let data = null;
   if (text) {
     try {
-      data = JSON.parse(text);
+      data = exact && res.ok ? parseExact(text) : JSON.parse(text);
     } catch {
       data = text;
     }

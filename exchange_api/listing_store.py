@@ -1,0 +1,113 @@
+"""Writes of the listing cache: one code path for the indexer, the benchmark seeder and tests."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlmodel import Session
+
+from exchange_api.models import Listing, ListingColumn, ListingTag
+
+log = logging.getLogger("exchange_api.listings")
+L = Listing.__table__
+MAX_TAGS = 32
+MAX_COLUMNS = 512
+
+
+def parse_metadata(raw: bytes | None) -> dict[str, Any]:
+    """The listing's metadata document (JSON: title, description, tags, columns, ...); {} if unusable."""
+    if not raw:
+        return {}
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _clean_tags(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    out: list[str] = []
+    for tag in value[:MAX_TAGS]:
+        if isinstance(tag, str) and tag.strip():
+            t = tag.strip().lower()[:64]
+            if t not in out:
+                out.append(t)
+    return out
+
+
+def _clean_columns(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list):
+        return []
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for col in value[:MAX_COLUMNS]:
+        if isinstance(col, str):
+            col = {"name": col}
+        if not isinstance(col, dict) or not isinstance(col.get("name"), str):
+            continue
+        name = col["name"].strip().lower()[:128]
+        if name and name not in seen:
+            seen.add(name)
+            out.append({"name": name, "dtype": str(col.get("dtype", ""))[:32]})
+    return out
+
+
+def metadata_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """The searchable fields of a metadata document, cleaned and bounded."""
+    title = str(doc.get("title") or doc.get("name") or "")[:300]
+    description = str(doc.get("description") or "")[:10_000]
+    tags = _clean_tags(doc.get("tags"))
+    columns = _clean_columns(doc.get("columns") or doc.get("schema"))
+    search_text = " ".join([title, description, *tags, *(c["name"] for c in columns)]).lower()
+    extra = {
+        k: v for k, v in doc.items() if k not in {"title", "name", "description", "tags", "columns", "schema"}
+    }
+    return {
+        "title": title,
+        "description": description,
+        "tags": tags,
+        "columns": columns,
+        "search_text": search_text,
+        "extra": extra,
+    }
+
+
+def upsert_listing(
+    session: Session, kind: str, listing_id: int, *, metadata: dict[str, Any] | None = None, **fields: Any
+) -> int:
+    """Insert or update a listing (and its tag and column rows); returns its primary key."""
+    pk = session.execute(select(L.c.pk).where(L.c.kind == kind, L.c.listing_id == listing_id)).scalar()
+    values = dict(fields)
+    if "price_wei" in values:
+        values["price_wei"] = str(int(values["price_wei"]))
+        values["price_sort"] = float(int(values["price_wei"]))
+    if metadata is not None:
+        values.update(metadata_fields(metadata))
+    if pk is None:
+        values.setdefault("owner", "")
+        values.setdefault("metadata_cid", "")
+        for key, default in (("tags", []), ("columns", []), ("extra", {})):
+            values.setdefault(key, default)
+        pk = session.execute(
+            insert(L).values(kind=kind, listing_id=listing_id, **values)
+        ).inserted_primary_key[0]
+    elif values:
+        session.execute(L.update().where(L.c.pk == pk).values(**values))
+    if metadata is not None:
+        session.execute(delete(ListingTag.__table__).where(ListingTag.__table__.c.listing_pk == pk))
+        session.execute(delete(ListingColumn.__table__).where(ListingColumn.__table__.c.listing_pk == pk))
+        if values["tags"]:
+            session.execute(
+                insert(ListingTag.__table__), [{"listing_pk": pk, "tag": t} for t in values["tags"]]
+            )
+        if values["columns"]:
+            session.execute(
+                insert(ListingColumn.__table__),
+                [{"listing_pk": pk, "name": c["name"], "dtype": c["dtype"]} for c in values["columns"]],
+            )
+    return int(pk)

@@ -1,0 +1,75 @@
+// Read-only JSON-RPC to the chain: the audit view reads the Notary's checkpoints itself instead of
+// taking the exchange API's word for them.
+
+import { keccak256 } from "./keccak.js";
+import { bytesToHex } from "./merkle.js";
+
+export class ChainError extends Error {}
+
+const utf8 = (s) => new TextEncoder().encode(s);
+const selector = (sig) => bytesToHex(keccak256(utf8(sig)).slice(0, 4));
+export const CHECKPOINT_ANCHORED_TOPIC = "0x" + bytesToHex(keccak256(utf8("CheckpointAnchored(uint256,uint64,bytes32,uint64)")));
+const SEL_CHECKPOINT = selector("checkpoint(uint256)");
+const SEL_COUNT = selector("checkpointCount()");
+
+const word = (n) => BigInt(n).toString(16).padStart(64, "0");
+
+function words(hex) {
+  const clean = hex.replace(/^0x/, "");
+  const out = [];
+  for (let k = 0; k + 64 <= clean.length; k += 64) out.push(clean.slice(k, k + 64));
+  return out;
+}
+
+export class ChainReader {
+  constructor(rpcUrl, notary) {
+    this.rpcUrl = rpcUrl;
+    this.notary = (notary || "").toLowerCase();
+    this.nextId = 1;
+  }
+
+  async call(method, params) {
+    let res;
+    try {
+      res = await fetch(this.rpcUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: this.nextId++, method, params }),
+      });
+    } catch (err) {
+      throw new ChainError(`the chain RPC at ${this.rpcUrl} is unreachable (${err.message})`);
+    }
+    const body = await res.json().catch(() => null);
+    if (!body || body.error) {
+      throw new ChainError(`${method} failed: ${body && body.error ? body.error.message : `HTTP ${res.status}`}`);
+    }
+    return body.result;
+  }
+
+  async checkpointCount() {
+    return Number(BigInt(await this.call("eth_call", [{ to: this.notary, data: `0x${SEL_COUNT}` }, "latest"])));
+  }
+
+  /** The Notary's own record of checkpoint `index`: {treeSize, root (hex), timestamp, blockNumber}. */
+  async checkpoint(index) {
+    const out = await this.call("eth_call", [{ to: this.notary, data: `0x${SEL_CHECKPOINT}${word(index)}` }, "latest"]);
+    const w = words(out);
+    if (w.length < 4) throw new ChainError(`Notary.checkpoint(${index}) returned no record`);
+    return { treeSize: Number(BigInt(`0x${w[0]}`)), root: w[1], timestamp: Number(BigInt(`0x${w[2]}`)),
+      blockNumber: Number(BigInt(`0x${w[3]}`)) };
+  }
+
+  /** The CheckpointAnchored event of transaction `txHash`, or null when it carries none from the Notary. */
+  async anchoredEvent(txHash) {
+    const receipt = await this.call("eth_getTransactionReceipt", [txHash]);
+    if (!receipt) return null;
+    const ok = receipt.status === undefined || Number(receipt.status) === 1;
+    for (const log of receipt.logs || []) {
+      if (log.address.toLowerCase() !== this.notary || log.topics[0] !== CHECKPOINT_ANCHORED_TOPIC) continue;
+      const w = words(log.data);
+      return { ok, index: Number(BigInt(log.topics[1])), treeSize: Number(BigInt(`0x${w[0]}`)), root: w[1],
+        blockNumber: Number(BigInt(receipt.blockNumber)) };
+    }
+    return null;
+  }
+}

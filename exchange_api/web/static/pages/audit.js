@@ -1,0 +1,106 @@
+// Regulator dashboard: anchored checkpoints checked in the browser, alerts, and the way into trails.
+
+import { api, items } from "../api.js";
+import { badge, emptyState, errorState, formatTime, h, hexCode, table } from "../dom.js";
+import { listing, usagePercent } from "../model.js";
+import { gate, loadCheckpoints, verdictBadge } from "./auditlib.js";
+
+const NEAR_LIMIT_PERCENT = 80;
+
+function checkpointRows(verdicts) {
+  return verdicts.slice().reverse().map((v) => h("tr", { "data-state": v.ok ? "ok" : "bad", "data-checkpoint": v.index },
+    h("td", {}, `#${v.index}`), h("td", {}, String(v.treeSize)), h("td", {}, hexCode(v.root, 8)),
+    h("td", {}, hexCode(v.txHash, 8)), h("td", {}, v.block ?? "—"), h("td", {}, formatTime(v.time)),
+    h("td", {}, verdictBadge(v), v.problems.length ? h("ul", { class: "problems" }, v.problems.map((p) => h("li", {}, p)))
+      : null)));
+}
+
+async function alerts(cps) {
+  const out = [];
+  if (cps.chainError) out.push(["bad", `Checkpoints could not be checked on-chain: ${cps.chainError}`]);
+  for (const v of cps.verdicts.filter((x) => !x.ok)) {
+    out.push(["bad", `Checkpoint #${v.index} failed: ${v.problems.join("; ")}`]);
+  }
+  if (cps.chainCount !== null && cps.chainCount > cps.verdicts.length) {
+    out.push(["bad", `The Notary holds ${cps.chainCount} checkpoints but the log lists ${cps.verdicts.length}`]);
+  }
+  const latest = cps.verdicts.at(-1);
+  const backlog = cps.size - (latest ? latest.treeSize : 0);
+  if (backlog > 0) out.push(["warn", `${backlog} log entries are not yet covered by an anchored checkpoint`]);
+  const disputed = items(await api("/audit/entries", { query: { kind: "job.disputed", limit: 100 } }));
+  for (const e of disputed) {
+    const job = (e.subjects || []).find((s) => s.startsWith("job:"));
+    out.push(["bad", `Job ${job ? job.slice(4) : "?"} is disputed: its node attestations disagree (entry #${e.seq})`,
+      job ? `audit/jobs/${job.slice(4)}` : null]);
+  }
+  for (const kind of ["datasets", "algorithms"]) {
+    const listings = items(await api(`/catalog/${kind}`, { query: { page_size: 100 }, auth: false }))
+      .map((x) => listing(x, kind.slice(0, -1)));
+    for (const l of listings) {
+      const pct = usagePercent(l);
+      if (pct !== null && pct >= NEAR_LIMIT_PERCENT) {
+        out.push([pct >= 100 ? "bad" : "warn", `${l.title} (${kind.slice(0, -1)} #${l.id}) has used ${l.uses} of ` +
+          `its ${l.maxUses} allowed uses (${pct}%)`, kind === "datasets" ? `audit/datasets/${l.id}` : null]);
+      }
+    }
+  }
+  return out;
+}
+
+function lookupForm(navigate) {
+  const jobInput = h("input", { id: "job-id", name: "job", type: "number", min: 1, required: true, inputmode: "numeric" });
+  const dsInput = h("input", { id: "dataset-id", name: "dataset", type: "number", min: 1, required: true,
+    inputmode: "numeric" });
+  return h("div", { class: "filters" },
+    h("form", { class: "field", onsubmit: (ev) => { ev.preventDefault(); navigate(`audit/jobs/${jobInput.value}`); } },
+      h("label", { for: "job-id" }, "Job trail"), h("span", { class: "actions" }, jobInput,
+        h("button", { class: "button", type: "submit" }, "Open trail"))),
+    h("form", { class: "field", onsubmit: (ev) => { ev.preventDefault(); navigate(`audit/datasets/${dsInput.value}`); } },
+      h("label", { for: "dataset-id" }, "Dataset usage"), h("span", { class: "actions" }, dsInput,
+        h("button", { class: "button", type: "submit" }, "Open usage"))));
+}
+
+export async function render(main, _params, { session, navigate, link }) {
+  if (!gate(main, session, "Regulator dashboard", "The audit trail is open to members with the regulator role.")) {
+    return;
+  }
+  main.append(h("h1", {}, "Regulator dashboard"), h("p", { class: "lede" },
+    "Every check below runs in this browser: checkpoint roots are read from the Notary contract, consecutive " +
+    "checkpoints are tied by consistency proofs, and trail entries by inclusion proofs (RFC 6962)."));
+  const cps = await loadCheckpoints();
+  const good = cps.verdicts.filter((v) => v.ok).length;
+  const allGood = good === cps.verdicts.length && cps.verdicts.length > 0;
+  main.append(h("section", { "aria-labelledby": "h-status" }, h("h2", { id: "h-status" }, "Status"),
+    h("p", { class: "summary", id: "checkpoint-summary" },
+      cps.verdicts.length === 0 ? badge("warn", "No checkpoint anchored yet")
+        : allGood ? badge("ok", `All ${good} checkpoints verified on-chain and consistent`)
+          : badge("bad", `${cps.verdicts.length - good} of ${cps.verdicts.length} checkpoints failed`),
+      ` Log size ${cps.size}.`)));
+  const alertBox = h("section", { "aria-labelledby": "h-alerts" }, h("h2", { id: "h-alerts" }, "Alerts"),
+    h("p", { class: "loading" }, "Checking…"));
+  main.append(alertBox, h("section", { "aria-labelledby": "h-lookup" }, h("h2", { id: "h-lookup" }, "Look up"),
+    lookupForm(navigate)));
+  main.append(h("section", { "aria-labelledby": "h-cps" }, h("h2", { id: "h-cps" }, "Anchored checkpoints"),
+    cps.verdicts.length ? table("Checkpoints, newest first", ["#", "Tree size", "Root", "Transaction", "Block",
+      "Anchored", "Verification"], checkpointRows(cps.verdicts), { id: "checkpoints" })
+      : emptyState("No checkpoint has been anchored on-chain yet.", "The notarizer anchors after a batch of entries.")));
+  const recent = h("section", { "aria-labelledby": "h-jobs" }, h("h2", { id: "h-jobs" }, "Recent compute contracts"));
+  main.append(recent);
+  try {
+    const list = await alerts(cps);
+    alertBox.lastChild.replaceWith(list.length ? h("ul", { class: "alerts", id: "alerts" },
+      list.map(([sev, text, path]) => h("li", { "data-severity": sev }, text, path ? [" — ", link(path, "open")] : null)))
+      : h("p", { id: "alerts" }, badge("ok", "No alerts")));
+  } catch (err) {
+    alertBox.lastChild.replaceWith(errorState(err));
+  }
+  try {
+    const data = await api("/audit/entries", { query: { kind: "job.requested", limit: 1000 } });
+    const jobs = items(data).map((e) => (e.subjects || []).find((s) => s.startsWith("job:"))).filter(Boolean);
+    const unique = [...new Set(jobs)].reverse().slice(0, 20);
+    recent.append(unique.length ? h("ul", {}, unique.map((s) => h("li", {}, link(`audit/jobs/${s.slice(4)}`,
+      `Job ${s.slice(4)} trail`)))) : emptyState("No compute contract has been requested yet."));
+  } catch (err) {
+    recent.append(errorState(err));
+  }
+}
