@@ -1,0 +1,297 @@
+"""How each ledger event changes the cached tables (a pure function of the stored event rows)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from eth_utils import to_checksum_address
+from sqlalchemy import delete, select, update
+from sqlmodel import Session
+
+from dx_core.blobstore import BlobError
+from dx_core.cid import InvalidCID
+from exchange_api.listing_store import parse_metadata, upsert_listing
+from exchange_api.models import (
+    Approval,
+    Attestation,
+    ChainEvent,
+    Job,
+    JobInput,
+    Listing,
+    ListingColumn,
+    ListingTag,
+    Member,
+)
+
+log = logging.getLogger("exchange_api.indexer")
+DERIVED_TABLES = [
+    t.__table__ for t in (Attestation, JobInput, Job, ListingTag, ListingColumn, Listing, Member)
+]
+MAX_METADATA_BYTES = 1024 * 1024
+JOB_STATUS_BY_EVENT = {
+    "JobRequested": "requested",
+    "JobAuthorized": "authorized",
+    "JobCompleted": "completed",
+    "JobDisputed": "disputed",
+    "JobDeclined": "declined",
+    "JobRefunded": "refunded",
+    "JobSettled": "settled",
+}
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    return str(value or "")
+
+
+class EventApplier:
+    """Maps (contract, event) to a handler; unknown events are kept in chain_event but change nothing."""
+
+    def __init__(self, blobs: Any) -> None:
+        self.blobs = blobs
+        self.handlers: dict[str, Callable[[Session, ChainEvent, dict[str, Any]], None]] = {
+            "MemberAdmitted": self._member_admitted,
+            "MemberRolesChanged": self._member_roles,
+            "MemberSuspended": lambda s, e, a: self._member_active(s, a, False, e),
+            "MemberReinstated": lambda s, e, a: self._member_active(s, a, True, e),
+            "MemberKeyRotated": self._member_key,
+            "DatasetListed": self._dataset_listed,
+            "DatasetUpdated": self._dataset_listed,
+            "DatasetDelisted": lambda s, e, a: self._delisted(s, "dataset", e, a),
+            "DatasetUsed": lambda s, e, a: self._used(s, "dataset", e, a),
+            "AlgorithmListed": self._algorithm_listed,
+            "AlgorithmUpdated": self._algorithm_listed,
+            "AlgorithmDelisted": lambda s, e, a: self._delisted(s, "algorithm", e, a),
+            "AlgorithmUsed": lambda s, e, a: self._used(s, "algorithm", e, a),
+            "JobRequested": self._job_requested,
+            "JobApproved": self._job_approved,
+            "ResultAttested": lambda s, e, a: self._attested(s, "result", e, a),
+            "DestructionAttested": lambda s, e, a: self._attested(s, "destruction", e, a),
+        }
+
+    def apply(self, session: Session, ev: ChainEvent) -> None:
+        handler = self.handlers.get(ev.name)
+        if handler is not None:
+            handler(session, ev, ev.args)
+        if ev.name in JOB_STATUS_BY_EVENT and ev.name != "JobRequested":
+            self._job_status(session, ev, JOB_STATUS_BY_EVENT[ev.name])
+        session.flush()
+
+    # -- registry --------------------------------------------------------------------------------------
+
+    def _member_admitted(self, session: Session, ev: ChainEvent, a: dict) -> None:
+        session.merge(
+            Member(
+                address=to_checksum_address(a["member"]),
+                roles=int(a["roles"]),
+                encryption_key=_hex(a.get("encryptionKey")),
+                active=True,
+                block_number=ev.block_number,
+            )
+        )
+
+    def _member_roles(self, session: Session, ev: ChainEvent, a: dict) -> None:
+        session.execute(
+            update(Member.__table__)
+            .where(Member.__table__.c.address == to_checksum_address(a["member"]))
+            .values(roles=int(a["newRoles"]), block_number=ev.block_number)
+        )
+
+    def _member_active(self, session: Session, a: dict, active: bool, ev: ChainEvent) -> None:
+        session.execute(
+            update(Member.__table__)
+            .where(Member.__table__.c.address == to_checksum_address(a["member"]))
+            .values(active=active, block_number=ev.block_number)
+        )
+
+    def _member_key(self, session: Session, ev: ChainEvent, a: dict) -> None:
+        session.execute(
+            update(Member.__table__)
+            .where(Member.__table__.c.address == to_checksum_address(a["member"]))
+            .values(encryption_key=_hex(a.get("newKey")), block_number=ev.block_number)
+        )
+
+    # -- market ----------------------------------------------------------------------------------------
+
+    def _metadata(self, cid: str) -> dict[str, Any]:
+        """The metadata document from the blob store (uploaded before the listing tx), or {}."""
+        try:
+            if not cid or not self.blobs.has(cid) or self.blobs.size(cid) > MAX_METADATA_BYTES:
+                return {}
+            return parse_metadata(self.blobs.get(cid))
+        except (BlobError, InvalidCID, OSError):
+            return {}
+
+    def _dataset_listed(self, session: Session, ev: ChainEvent, a: dict) -> None:
+        terms = a["terms"]
+        fields: dict[str, Any] = dict(
+            metadata_cid=terms["metadataCid"],
+            manifest_hash=_hex(terms["manifestHash"]),
+            price_wei=int(terms["pricePerUse"]),
+            max_uses=int(terms["maxUses"]),
+            expires_at=int(terms["expiresAt"]),
+            updated_block=ev.block_number,
+            status="active",
+        )
+        if "owner" in a:
+            fields.update(owner=to_checksum_address(a["owner"]), created_block=ev.block_number)
+        meta = self._metadata(terms["metadataCid"])
+        meta.setdefault("min_cohort_size", int(terms.get("minCohortSize", 0)))
+        upsert_listing(session, "dataset", int(a["id"]), metadata=meta, **fields)
+
+    def _algorithm_listed(self, session: Session, ev: ChainEvent, a: dict) -> None:
+        fields: dict[str, Any] = dict(
+            metadata_cid=a["metadataCid"],
+            price_wei=int(a["pricePerUse"]),
+            max_uses=int(a["maxUses"]),
+            updated_block=ev.block_number,
+            status="active",
+        )
+        meta = self._metadata(a["metadataCid"])
+        meta.setdefault("secret_params_hash", _hex(a.get("secretParamsHash")))
+        if "owner" in a:
+            fields.update(
+                owner=to_checksum_address(a["owner"]),
+                created_block=ev.block_number,
+                manifest_hash=_hex(a.get("codeHash")),
+            )
+            meta.setdefault("name", a.get("name", ""))
+            meta.setdefault("algorithm_name", a.get("name", ""))
+            meta.setdefault("version", a.get("version", ""))
+        else:
+            old = session.execute(
+                select(Listing.__table__.c.extra).where(
+                    Listing.__table__.c.kind == "algorithm", Listing.__table__.c.listing_id == int(a["id"])
+                )
+            ).scalar()
+            for key in ("algorithm_name", "version"):
+                if old and key in old:
+                    meta.setdefault(key, old[key])
+        upsert_listing(session, "algorithm", int(a["id"]), metadata=meta, **fields)
+
+    def _delisted(self, session: Session, kind: str, ev: ChainEvent, a: dict) -> None:
+        upsert_listing(session, kind, int(a["id"]), status="delisted", updated_block=ev.block_number)
+
+    def _used(self, session: Session, kind: str, ev: ChainEvent, a: dict) -> None:
+        upsert_listing(session, kind, int(a["id"]), uses=int(a["uses"]), updated_block=ev.block_number)
+
+    # -- compute jobs ----------------------------------------------------------------------------------
+
+    def _job_requested(self, session: Session, ev: ChainEvent, a: dict) -> None:
+        terms = a.get("terms") or {}
+        job_id = int(a["jobId"])
+        datasets = [int(d) for d in terms.get("datasetIds", [])]
+        algorithm_id = int(terms.get("algorithmId", 0))
+        owners = [to_checksum_address(o) for o in terms.get("owners", [])]
+        session.merge(
+            Job(
+                job_id=job_id,
+                buyer=to_checksum_address(a["buyer"]),
+                algorithm_id=algorithm_id,
+                dataset_ids=datasets,
+                param_hash=_hex(terms.get("paramsHash")),
+                program_hash=_hex(terms.get("programHash")),
+                result_key=_hex(terms.get("resultKey")),
+                payment_wei=str(int(a.get("escrow", 0) or 0)),
+                deadline=int(a.get("deadline", 0) or 0),
+                status="requested",
+                created_block=ev.block_number,
+                updated_block=ev.block_number,
+            )
+        )
+        inputs = [("dataset", d) for d in datasets] + ([("algorithm", algorithm_id)] if algorithm_id else [])
+        for i, (kind, listing_id) in enumerate(inputs):
+            owner = owners[i] if i < len(owners) else ""
+            session.merge(JobInput(job_id=job_id, kind=kind, listing_id=listing_id, owner=owner))
+
+    def _job_status(self, session: Session, ev: ChainEvent, status: str) -> None:
+        values: dict[str, Any] = {"status": status, "updated_block": ev.block_number}
+        if status == "authorized":
+            values["authorized_block"] = ev.block_number
+        session.execute(
+            update(Job.__table__).where(Job.__table__.c.job_id == int(ev.args["jobId"])).values(**values)
+        )
+
+    def _job_approved(self, session: Session, ev: ChainEvent, a: dict) -> None:
+        # Approval rows are off-chain records; seeing the approval on-chain confirms them.
+        session.execute(
+            update(Approval.__table__)
+            .where(
+                Approval.__table__.c.job_id == int(a["jobId"]),
+                Approval.__table__.c.owner == to_checksum_address(a["owner"]),
+                Approval.__table__.c.decision == "approve",
+            )
+            .values(status="onchain", tx_hash=ev.tx_hash)
+        )
+
+    def _attested(self, session: Session, kind: str, ev: ChainEvent, a: dict) -> None:
+        job_id, node = int(a["jobId"]), to_checksum_address(a["node"])
+        session.execute(
+            delete(Attestation.__table__).where(
+                Attestation.__table__.c.job_id == job_id,
+                Attestation.__table__.c.node == node,
+                Attestation.__table__.c.kind == kind,
+            )
+        )
+        session.add(
+            Attestation(
+                job_id=job_id,
+                node=node,
+                kind=kind,
+                inputs_digest=_hex(a.get("inputsDigest")),
+                program_hash=_hex(a.get("programHash")),
+                output_share_hash=_hex(a.get("outputShareHash")),
+                output_cid=str(a.get("outputCid", "")),
+                tx_hash=ev.tx_hash,
+                block_number=ev.block_number,
+            )
+        )
+
+
+def log_entries_for(ev: ChainEvent) -> list[dict[str, Any]]:
+    """Transparency-log entries for an event the indexer saw for the first time."""
+    a = ev.args
+    kind = {
+        "MemberAdmitted": "member.admitted",
+        "MemberRolesChanged": "member.updated",
+        "MemberSuspended": "member.updated",
+        "DatasetListed": "listing.created",
+        "AlgorithmListed": "listing.created",
+        "DatasetUpdated": "listing.updated",
+        "AlgorithmUpdated": "listing.updated",
+        "DatasetDelisted": "listing.withdrawn",
+        "AlgorithmDelisted": "listing.withdrawn",
+        "JobRequested": "job.requested",
+        "JobAuthorized": "job.authorized",
+        "JobCompleted": "job.completed",
+        "JobSettled": "job.settled",
+        "JobRefunded": "job.refunded",
+        "JobDisputed": "job.disputed",
+        "JobDeclined": "job.declined",
+        "ResultAttested": "node.attestation",
+        "DestructionAttested": "node.destruction",
+    }.get(ev.name)
+    if kind is None:
+        return []
+    subjects = []
+    if "jobId" in a:
+        subjects.append(f"job:{a['jobId']}")
+    if ev.name.startswith("Dataset"):
+        subjects.append(f"dataset:{a['id']}")
+    if ev.name.startswith("Algorithm"):
+        subjects.append(f"algorithm:{a['id']}")
+    if "member" in a:
+        subjects.append(f"member:{a['member']}")
+    actor = str(a.get("owner") or a.get("buyer") or a.get("node") or a.get("member") or "system")
+    payload = {
+        "event": ev.name,
+        "contract": ev.contract,
+        "tx_hash": ev.tx_hash,
+        "block": ev.block_number,
+        "log_index": ev.log_index,
+        "args": a,
+    }
+    return [{"kind": kind, "actor": actor, "subjects": subjects, "payload": payload}]
