@@ -2,6 +2,7 @@
 
 pytest_plugins: list[str] = [
     "tests.fixtures.database",
+    "tests.fixtures.cluster",
     "tests.fixtures.chain",
     "tests.fixtures.api",
 ]

@@ -16,8 +16,12 @@ from mpc_compute.node.blob_source import open_blob_source
 
 pytestmark = pytest.mark.mpc
 
-SCHEMA = [Column("cid", "text", "id"), Column("age", "int64"), Column("income", "float64"),
-          Column("default", "float64", "label")]
+SCHEMA = [
+    Column("cid", "text", "id"),
+    Column("age", "int64"),
+    Column("income", "float64"),
+    Column("default", "float64", "label"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +41,19 @@ def write_csv(path, rows, header="cid,age,income,default"):
 
 def good_rows(n=50, seed=0):
     rng = np.random.default_rng(seed)
-    return [(f"cust-{i}", int(rng.integers(18, 90)), round(float(rng.normal(5e4, 1e4)), 3), int(i % 2))
-            for i in range(n)]
+    return [
+        (f"cust-{i}", int(rng.integers(18, 90)), round(float(rng.normal(5e4, 1e4)), 3), int(i % 2))
+        for i in range(n)
+    ]
 
 
 def open_array(store, manifest, keys, name):
     shares = []
     for i in range(3):
-        parts = [open_bundle(store.get(c.cid), keys[i], share_context(manifest.kind, manifest.label, i))
-                 for c in manifest.node(i).arrays[name]]
+        parts = [
+            open_bundle(store.get(c.cid), keys[i], share_context(manifest.kind, manifest.label, i))
+            for c in manifest.node(i).arrays[name]
+        ]
         for part, ref in zip(parts, manifest.node(i).arrays[name], strict=True):
             assert spu_runtime.share_digest(part).hex() == ref.share_sha256
         shares.append(spu_runtime.join_row_blocks(parts) if len(parts) > 1 else parts[0])
@@ -69,12 +77,19 @@ def test_csv_shares_reconstruct(tmp_path, keys, store):
 
 def test_parquet_and_npy(tmp_path, keys, store):
     rows = good_rows(20)
-    table = pa.table({"cid": [r[0] for r in rows], "age": [r[1] for r in rows],
-                      "income": [r[2] for r in rows], "default": [float(r[3]) for r in rows]})
+    table = pa.table(
+        {
+            "cid": [r[0] for r in rows],
+            "age": [r[1] for r in rows],
+            "income": [r[2] for r in rows],
+            "default": [float(r[3]) for r in rows],
+        }
+    )
     pq.write_table(table, tmp_path / "d.parquet")
     shared = share_dataset(tmp_path / "d.parquet", SCHEMA, [public_bytes(k) for k in keys], store)
-    np.testing.assert_allclose(open_array(store, shared.manifest, keys, "features"),
-                               [[r[1], r[2]] for r in rows], rtol=1e-5)
+    np.testing.assert_allclose(
+        open_array(store, shared.manifest, keys, "features"), [[r[1], r[2]] for r in rows], rtol=1e-5
+    )
     x = np.random.default_rng(3).normal(size=(30, 3))
     np.save(tmp_path / "x.npy", x)
     schema = [Column("a", "float64"), Column("b", "float64"), Column("c", "float64")]
@@ -141,8 +156,9 @@ def test_model_params_and_binding(tmp_path, keys, store):
 
 
 def test_manifest_commitment_is_checked(tmp_path, keys, store):
-    shared = share_dataset(write_csv(tmp_path / "d.csv", good_rows(5)), SCHEMA,
-                           [public_bytes(k) for k in keys], store)
+    shared = share_dataset(
+        write_csv(tmp_path / "d.csv", good_rows(5)), SCHEMA, [public_bytes(k) for k in keys], store
+    )
     altered = shared.manifest_bytes.replace(b'"rows":5', b'"rows":6')
     with pytest.raises(ManifestError, match="the commitment is"):
         Manifest.from_bytes(altered, shared.manifest_hash)

@@ -1,0 +1,97 @@
+"""Start one compute node: `python -m mpc_compute.node --index I --keystore K --blobs DIR ...`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+from pathlib import Path
+
+from dx_core.settings import get_settings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    s = get_settings()
+    p = argparse.ArgumentParser(prog="python -m mpc_compute.node", description=__doc__)
+    p.add_argument("--index", type=int, required=True, choices=(0, 1, 2))
+    p.add_argument(
+        "--keystore", type=Path, required=True, help="encrypted keystore (password: DX_KEYSTORE_PASSWORD)"
+    )
+    p.add_argument("--spu", default=None, help="the three SPU link addresses host:port,host:port,host:port")
+    p.add_argument("--host", default="127.0.0.1", help="control API bind address")
+    p.add_argument("--port", type=int, default=None, help="control API port (0: pick a free one)")
+    p.add_argument("--port-file", type=Path, default=None, help="write the bound control port here")
+    p.add_argument("--blobs", default=str(s.resolved_blob_dir), help="blob dir, exchange API URL or ipfs+URL")
+    p.add_argument("--work-dir", type=Path, default=None)
+    p.add_argument("--rpc-url", default=None, help="chain JSON-RPC (omit: no chain, trigger-authorized jobs)")
+    p.add_argument("--deployment", type=Path, default=None, help="deployment JSON of the ledger contracts")
+    p.add_argument("--recv-timeout-ms", type=int, default=s.spu_recv_timeout_ms)
+    p.add_argument("--connect-retry-times", type=int, default=30)
+    p.add_argument("--connect-retry-interval-ms", type=int, default=500)
+    p.add_argument("--job-timeout-s", type=float, default=3600.0)
+    p.add_argument("--tls-cert", type=Path, default=None)
+    p.add_argument("--tls-key", type=Path, default=None)
+    p.add_argument("--tls-ca", type=Path, default=None)
+    p.add_argument(
+        "--watch", action="store_true", help="also run jobs on JobAuthorized events (needs a chain)"
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    from dx_core import keystore
+    from mpc_compute.node.app import make_app
+    from mpc_compute.node.authorization import LocalSink, TriggerAuthorization
+    from mpc_compute.node.service import NodeConfig, NodeService
+
+    args = parse_args(argv)
+    s = get_settings()
+    logging.basicConfig(
+        level=s.log_level, format=f"node{args.index} %(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    identity = keystore.load(args.keystore, keystore.password_from_env())
+    spu = args.spu.split(",") if args.spu else [f"127.0.0.1:{s.spu_base_port + i}" for i in range(3)]
+    tls = None
+    if args.tls_cert:
+        from mpc_compute.party import TlsConfig
+
+        tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_ca)
+    config = NodeConfig(
+        index=args.index,
+        spu_addresses=spu,
+        blobs=args.blobs,
+        work_dir=args.work_dir or s.data_dir / f"node{args.index}",
+        recv_timeout_ms=args.recv_timeout_ms,
+        connect_retry_times=args.connect_retry_times,
+        connect_retry_interval_ms=args.connect_retry_interval_ms,
+        job_timeout_s=args.job_timeout_s,
+        tls=tls,
+    )
+    if args.rpc_url:
+        from mpc_compute.node.chain import chain_components
+
+        authorization, sink, source = chain_components(
+            args.rpc_url, args.deployment or s.resolved_deployment_file, identity, args.index
+        )
+    else:
+        authorization, sink, source = TriggerAuthorization(), LocalSink(), None
+    service = NodeService(config, identity, authorization, sink)
+    if args.watch and source is not None:
+        source.start(service)
+    port = s.node_base_port + args.index if args.port is None else args.port
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, port))
+    if args.port_file:
+        args.port_file.write_text(str(sock.getsockname()[1]))
+    logging.getLogger("dx.node").info(
+        "node %d (%s) control API on %s:%d", args.index, identity.address, args.host, sock.getsockname()[1]
+    )
+    server = uvicorn.Server(uvicorn.Config(make_app(service), log_level="warning"))
+    server.run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()

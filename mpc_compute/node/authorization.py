@@ -1,0 +1,77 @@
+"""Whether a node may run a job and what the job commits to: on-chain, or (no chain) the trigger's word.
+
+`Authorization.authorize(job_id, claim)` returns the `JobRecord` the node executes against: the
+public-parameter hash (the job spec's sha256), the program hash, the result receiver's X25519 key
+and the input manifest hashes the chain names. `ChainAuthorization` reads all of it from the
+ledger's ComputeJobs / Market contracts and refuses jobs that are not Authorized. Deployments
+without a chain (local development, tests of the compute layer alone) use `TriggerAuthorization`,
+which takes the claim sent with POST /jobs/{id}/run at its word; it is never used when the node has
+a chain configured.
+
+Attestations go to an `AttestationSink`: `ChainSink` submits them through Ledger.jobs; without a
+chain, `LocalSink` keeps them only in the job status (they are signed either way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from mpc_compute.node.attest import Attestation, DestructionReceipt
+
+
+class NotAuthorized(Exception):
+    """The job does not exist, is not authorized, or its claim is malformed."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: int
+    params_hash: bytes
+    program_hash: bytes
+    receiver_key: bytes | None = None
+    receiver_address: str | None = None
+    manifest_hashes: tuple[bytes, ...] | None = None
+
+
+class Authorization(Protocol):
+    def authorize(self, job_id: int, claim: dict | None) -> JobRecord: ...
+
+
+class AttestationSink(Protocol):
+    def attest(self, attestation: Attestation) -> dict | None: ...
+
+    def destroyed(self, receipt: DestructionReceipt) -> dict | None: ...
+
+
+def _hex32(claim: dict, key: str) -> bytes:
+    try:
+        value = bytes.fromhex(str(claim[key]).removeprefix("0x"))
+    except KeyError:
+        raise NotAuthorized(f"the trigger did not send {key}") from None
+    except ValueError:
+        raise NotAuthorized(f"{key} is not hex") from None
+    if len(value) != 32:
+        raise NotAuthorized(f"{key} must be 32 bytes, got {len(value)}")
+    return value
+
+
+class TriggerAuthorization:
+    """No chain: the trigger's claim {params_hash, program_hash} is the job (development only)."""
+
+    def authorize(self, job_id: int, claim: dict | None) -> JobRecord:
+        if not claim:
+            raise NotAuthorized(
+                f"job {job_id}: without a chain the trigger must send params_hash and program_hash"
+            )
+        return JobRecord(job_id, _hex32(claim, "params_hash"), _hex32(claim, "program_hash"))
+
+
+class LocalSink:
+    """No chain: attestations live in the job status only."""
+
+    def attest(self, attestation: Attestation) -> dict | None:
+        return None
+
+    def destroyed(self, receipt: DestructionReceipt) -> dict | None:
+        return None

@@ -1,0 +1,197 @@
+"""The job worker: a child process that opens a node's sealed shares, runs its SPU party, seals the output.
+
+Everything that ever holds plaintext (decrypted input shares, the SPU runtime and its intermediates,
+the output share before sealing) lives only in this process. It is started per job attempt with the
+`spawn` method (a fresh interpreter, nothing inherited), gets the node's X25519 key through a pipe,
+and exits when the job ends; before exiting it overwrites the buffers it still references. Its
+process exit is what finally destroys the plaintext: the node service never sees any.
+
+Order of checks: every bundle is fetched (its CID checked by the blob source), opened with the
+envelope context (kind, manifest label, this node's index) and its plaintext share hashed against
+the manifest, for every input, before `run_party` is called: a tampered, misplaced or wrong-listing
+bundle refuses the job before any compute.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_BYTES_HEADER = sys.getsizeof(b"") - 1
+
+
+class ShareCheckError(Exception):
+    """A sealed input share failed to open or did not match its manifest: the job is refused."""
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """How to build one program input from a manifest's chunks for this node."""
+
+    name: str
+    kind: str
+    label: str
+    manifest_hash: str
+    array: str
+    chunks: list[tuple[str, str]]  # (bundle cid, plaintext share sha256) in row order
+    columns: list[int] | None
+    ndim: int
+
+
+@dataclass(frozen=True)
+class WorkOrder:
+    job_id: int
+    index: int
+    addresses: list[str]
+    blobs: str
+    x25519_private: bytes = field(repr=False)
+    program: object  # mpc_compute.algorithms.CompiledProgram
+    inputs: list[InputPlan]
+    receiver_key: bytes
+    recv_timeout_ms: int
+    connect_retry_times: int
+    connect_retry_interval_ms: int
+    tls: object | None = None
+
+
+def wipe(buf: bytes | bytearray | None) -> None:
+    """Overwrite a buffer's contents in place (CPython bytes included) so freed memory holds no plaintext."""
+    if buf is None or len(buf) < 2:
+        return
+    if isinstance(buf, bytearray):
+        buf[:] = bytes(len(buf))
+    else:
+        ctypes.memset(id(buf) + _BYTES_HEADER, 0, len(buf))
+
+
+def select_columns(share: bytes, columns: list[int]) -> bytes:
+    """One party's share of x[:, columns]: replicated sharing is element-wise, so columns slice locally."""
+    from spu import libspu
+
+    from mpc_compute import spu_runtime
+
+    parsed = spu_runtime.parse_share(share)
+    meta = parsed.value_meta()
+    rows, cols = (int(d) for d in meta.shape.dims)
+    content = parsed.content()
+    word = len(content) // (rows * cols) if rows * cols else 0
+    picked = np.frombuffer(content, dtype=np.uint8).reshape(rows, cols, word)[:, columns, :]
+    meta.shape.dims = [rows, len(columns)]
+    chunk = libspu.ValueChunk()
+    chunk.total_bytes, chunk.chunk_offset, chunk.content = picked.nbytes, 0, picked.tobytes()
+    return spu_runtime.serialize_share(
+        spu_runtime.ParsedShare(meta.SerializeToString(), (chunk.SerializeToString(),))
+    )
+
+
+def open_inputs(order: WorkOrder, held: list) -> dict[str, bytes]:
+    """Fetch, open and check every input share of this node; raises ShareCheckError naming the bad one."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from mpc_compute import spu_runtime
+    from mpc_compute.envelope import EnvelopeError, open_bundle, share_context
+    from mpc_compute.node.blob_source import open_blob_source
+
+    key = X25519PrivateKey.from_private_bytes(order.x25519_private)
+    store = open_blob_source(order.blobs)
+    inputs: dict[str, bytes] = {}
+    for plan in order.inputs:
+        context = share_context(plan.kind, plan.label, order.index)
+        parts = []
+        for k, (cid, expected) in enumerate(plan.chunks):
+            where = (
+                f"input {plan.name!r} (manifest {plan.manifest_hash[:16]}..., array {plan.array}, chunk {k})"
+            )
+            try:
+                bundle = store.get(cid)
+            except Exception as exc:
+                raise ShareCheckError(f"{where}: bundle {cid} could not be fetched: {exc}") from None
+            try:
+                share = open_bundle(bundle, key, context)
+            except EnvelopeError as exc:
+                raise ShareCheckError(f"{where}: sealed bundle refused: {exc}") from None
+            held.append(share)
+            got = hashlib.sha256(share).hexdigest()
+            if got != expected:
+                raise ShareCheckError(
+                    f"{where}: plaintext share hashes to {got[:16]}..., manifest says {expected[:16]}..."
+                )
+            parts.append(share)
+        whole = spu_runtime.join_row_blocks(parts) if plan.ndim >= 1 else parts[0]
+        held.append(whole)
+        if plan.columns is not None:
+            whole = select_columns(whole, plan.columns)
+            held.append(whole)
+        inputs[plan.name] = whole
+    return inputs
+
+
+def pack_and_seal(order: WorkOrder, outputs: dict[str, bytes], held: list) -> bytes:
+    from mpc_compute.envelope import result_context, seal
+    from mpc_compute.output_client import pack_outputs
+
+    packed = pack_outputs(outputs)
+    held.append(packed)
+    return seal(packed, order.receiver_key, result_context(order.job_id, order.index))
+
+
+def execute(order: WorkOrder) -> dict:
+    """Run one attempt; returns a result dict (never raises: errors are reported as data)."""
+    from mpc_compute.node.blob_source import open_blob_source
+    from mpc_compute.party import run_party
+
+    held: list = []
+    timeline: list[tuple[str, float]] = []
+    report: dict = {"ok": False, "timeline": timeline}
+    try:
+        inputs = open_inputs(order, held)
+        timeline.append(("shares_verified", time.time()))
+        outputs = run_party(
+            order.index,
+            order.addresses,
+            order.program,
+            inputs,
+            tls=order.tls,
+            recv_timeout_ms=order.recv_timeout_ms,
+            connect_retry_times=order.connect_retry_times,
+            connect_retry_interval_ms=order.connect_retry_interval_ms,
+            link_id=f"dx-job-{order.job_id}",
+        )
+        held.extend(outputs.values())
+        timeline.append(("computed", time.time()))
+        sealed = pack_and_seal(order, outputs, held)
+        cid = open_blob_source(order.blobs).put(sealed)
+        timeline.append(("output_sealed", time.time()))
+        report.update(ok=True, output_cid=cid, output_share_hash=hashlib.sha256(sealed).hexdigest())
+    except ShareCheckError as exc:
+        report.update(error=str(exc), kind="refused")
+    except Exception as exc:
+        report.update(
+            error=f"{type(exc).__name__}: {exc}", kind="failed", trace=traceback.format_exc(limit=4)
+        )
+    finally:
+        report["destroyed"] = {
+            "buffers_overwritten": len(held),
+            "bytes_overwritten": sum(len(b) for b in held if isinstance(b, bytes | bytearray)),
+        }
+        for buf in held:
+            wipe(buf)
+        held.clear()
+        timeline.append(("destroyed", time.time()))
+    return report
+
+
+def worker_main(conn) -> None:
+    """Entry point of the spawned process: read one WorkOrder from the pipe, send back the report."""
+    order = conn.recv()
+    try:
+        conn.send(execute(order))
+    finally:
+        wipe(order.x25519_private)
+        conn.close()
