@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
+from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
+from sqlalchemy import Engine
+from web3 import Web3
 
+from contracts import Ledger
+from dx_core.settings import Settings
+from exchange_api.db import make_engine
 from exchange_api.web import make_console_router
+from tests.browser.wallet import TestWallet
+from tests.fixtures.api import ApiServer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ThreadServer:
@@ -91,3 +97,99 @@ def node_bin() -> str:
     if node is None:
         pytest.fail("node is not on PATH: Debian's nodejs runs the JS unit tests (node --test)")
     return node
+
+
+@dataclass
+class ConsoleStack:
+    """The real API process (console mounted) on the session chain, plus handles tests seed data through."""
+
+    server: ApiServer
+    engine: Engine
+    ledger: Ledger
+    w3: Web3
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def start_console_server(data_dir: Path, database_url: str, rpc_url: str, deployment_file: Path,
+                         relayer_key: str, timeout: float = 60.0) -> ApiServer:
+    """`uvicorn tests.browser.console_app:create_app` (the exchange API + console) on a free port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DX_")}
+    env.update({
+        "DX_DATA_DIR": str(data_dir), "DX_DATABASE_URL": database_url, "DX_API_PORT": str(port),
+        "DX_SIWE_DOMAIN": f"127.0.0.1:{port}", "DX_API_URL": f"http://127.0.0.1:{port}",
+        "DX_RPC_URL": rpc_url, "DX_DEPLOYMENT_FILE": str(deployment_file), "DX_RELAYER_KEY": relayer_key,
+        "DX_LOG_LEVEL": "INFO",
+        # The tests anchor checkpoints themselves, at the moments they choose.
+        "DX_ANCHOR_EVERY_ENTRIES": "1000000000", "DX_ANCHOR_EVERY_SECONDS": "1000000000",
+    })
+    log_path = data_dir / "api.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tests.browser.console_app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    settings = Settings(**{k[3:].lower(): v for k, v in env.items() if k.startswith("DX_")})
+    server = ApiServer(f"http://127.0.0.1:{port}", process, settings, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the API server exited with {process.returncode}:\n{server.log_tail()}")
+        try:
+            httpx.get(server.url + "/health", timeout=2)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"the API server did not answer within {timeout} s:\n{server.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def console_stack(  # type: ignore[no-untyped-def]
+    tmp_path_factory, api_database_url, chain, deployment, operator, w3
+) -> Iterator[ConsoleStack]:
+    data_dir = tmp_path_factory.mktemp("console-stack")
+    deployment_file = deployment.save(data_dir / "deployment.json")
+    server = start_console_server(data_dir, api_database_url, chain.rpc_url, deployment_file,
+                                  operator.key.to_0x_hex())
+    engine = make_engine(api_database_url)
+    try:
+        yield ConsoleStack(server, engine, Ledger(w3, deployment), w3)
+    finally:
+        server.stop()
+        engine.dispose()
+
+
+@pytest.fixture
+def page_for(chromium, console_stack):  # type: ignore[no-untyped-def]
+    """`page_for(account)`: a fresh browser context whose test wallet holds `account`."""
+    contexts = []
+
+    def make(account: LocalAccount | None = None, width: int = 1280, height: int = 900):  # type: ignore[no-untyped-def]
+        context = chromium.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        wallet = None
+        if account is not None:
+            wallet = TestWallet(account, console_stack.w3.eth.chain_id)
+            wallet.install(page)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.js_errors = errors  # type: ignore[attr-defined]
+        return page, wallet
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def shoot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """Save a full-page screenshot to test-artifacts/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
