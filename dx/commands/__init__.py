@@ -1,0 +1,1 @@
+"""The command groups of `dx`, one module per role or concern."""

@@ -1,0 +1,62 @@
+"""Regulator commands: `dx audit trail/usage/verify/export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dx import output
+from dx.commands.options import Acting, DatasetId, JobId
+
+app = typer.Typer(help="The regulator's view: notarized trail, metered usage, independent verification.",
+                  no_args_is_help=True)
+
+
+@app.command("trail")
+def trail(job_id: JobId, acting: Acting = "regulator") -> None:
+    """Every notarized event of one job: request, approvals, transitions, result and destruction.
+
+    [bold]Example:[/]  dx audit trail 4
+    """
+    from dx import actions
+
+    rows = actions.audit_trail(acting, job_id)
+    output.emit(rows, lambda: output.console.print(actions.trail_table(f"trail of job #{job_id}", rows)))
+
+
+@app.command("usage")
+def usage(dataset_id: DatasetId, acting: Acting = "regulator") -> None:
+    """Metered usage of one dataset: uses so far, max uses, the jobs that used it.
+
+    [bold]Example:[/]  dx audit usage 1
+    """
+    from dx import actions
+
+    output.emit(actions.audit_usage(acting, dataset_id))
+
+
+@app.command("verify")
+def verify(acting: Acting = "regulator") -> None:
+    """Verify the whole trail independently: log entries against the checkpoints anchored on-chain.
+
+    Exits 6 when the trail does not verify.
+
+    [bold]Example:[/]  dx audit verify
+    """
+    from dx import actions
+
+    actions.audit_verify(acting)
+
+
+@app.command("export")
+def export(out: Annotated[Path, typer.Option("-o", "--out", help="File for the log entries (JSON).")],
+           acting: Acting = "regulator") -> None:
+    """Export the transparency log's entries, for offline checks with `python -m notarizer.verify`.
+
+    [bold]Example:[/]  dx audit export -o trail.json
+    """
+    from dx import actions
+
+    output.emit(actions.audit_export(acting, out))

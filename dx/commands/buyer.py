@@ -1,0 +1,79 @@
+"""Buyer commands: `dx catalog search`, `dx job request/status/result`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dx import output
+from dx.commands.options import Acting, JobId
+
+catalog_app = typer.Typer(help="The catalog of datasets and algorithms.", no_args_is_help=True)
+job_app = typer.Typer(help="Compute jobs: request, follow, fetch and reconstruct the result.",
+                      no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(catalog_app, name="catalog")
+    app.add_typer(job_app, name="job")
+
+
+@catalog_app.command("search")
+def search(query: Annotated[str, typer.Argument(help="Words to match in titles and schemas.")] = "",
+           acting: Acting = "bank-a") -> None:
+    """Search listed datasets and algorithms.
+
+    [bold]Example:[/]  dx catalog search revenue
+    """
+    from dx import actions
+
+    rows = actions.search_catalog(acting, query)
+    output.emit(rows, lambda: output.console.print(actions.listing_table(f"catalog: {query or 'all'}", rows)))
+
+
+@job_app.command("request")
+def request(
+    algorithm: Annotated[str, typer.Option("--algorithm", "-a", help="Algorithm listing id or name.")],
+    dataset: Annotated[list[str], typer.Option("--dataset", "-d", help="INPUT=DATASET_ID, one per input.")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Public KEY=VALUE.")] = None,
+    receiver: Annotated[str | None, typer.Option("--receiver", help="Result receiver.")] = None,
+    acting: Acting = "bank-a",
+) -> None:
+    """Request a compute job: escrow payment, name inputs and algorithm; owners then approve.
+
+    [bold]Example:[/]  dx job request -a 1 -d left=3 -d right=4
+    """
+    from dx import actions
+
+    result = actions.request_job(acting, algorithm, dataset, param or [], receiver)
+    output.emit(result, lambda: output.console.print(f"requested job [bold]#{result['job_id']}[/]"))
+
+
+@job_app.command("status")
+def status(job_id: JobId,
+           watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow live until done.")] = False,
+           acting: Acting = "bank-a") -> None:
+    """Show a job's stage (requested, authorized, running, completed, settled ...).
+
+    [bold]Example:[/]  dx job status 4 --watch
+    """
+    from dx import actions
+
+    result = actions.watch_job(acting, job_id) if watch else actions.job_status(acting, job_id)
+    output.emit(result)
+
+
+@job_app.command("result")
+def result(job_id: JobId,
+           out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the result (JSON).")],
+           acting: Acting = "bank-a") -> None:
+    """Fetch the three output shares, check them against the attestations, reconstruct the result.
+
+    [bold]Example:[/]  dx job result 4 -o result.json
+    """
+    from dx import actions
+
+    res = actions.fetch_result(acting, job_id, out)
+    output.emit(res, lambda: output.console.print(f"result of job #{job_id} written to {out}"))

@@ -1,0 +1,46 @@
+"""Make sure the contracts are deployed on the stack's chain: deploy when the file or the code is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dx.components import require
+from dx_core.settings import get_settings
+
+
+def web3_for(rpc_url: str):  # -> Web3 (imported lazily: web3 is slow to import)
+    from web3 import Web3
+
+    return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+
+
+def deployment_path() -> Path:
+    return Path(get_settings().resolved_deployment_file)
+
+
+def load_deployment():
+    """The saved Deployment, or None when there is no deployment file."""
+    deploy_mod = require("contracts.deploy")
+    path = deployment_path()
+    return deploy_mod.Deployment.load(path) if path.exists() else None
+
+
+def is_live(w3, deployment) -> bool:
+    """Whether `deployment` belongs to this chain and every address has code (a fresh chain has none)."""
+    if deployment.chain_id != w3.eth.chain_id:
+        return False
+    return all(len(w3.eth.get_code(w3.to_checksum_address(a))) > 0 for a in deployment.addresses.values())
+
+
+def ensure_deployed(rpc_url: str, operator) -> tuple[object, bool]:
+    """(deployment, deployed_now): reuse the saved deployment if it is live on the chain, else deploy."""
+    deploy_mod = require("contracts.deploy")
+    w3 = web3_for(rpc_url)
+    existing = load_deployment()
+    if existing is not None and is_live(w3, existing):
+        return existing, False
+    deployment = deploy_mod.deploy(w3, operator)
+    path = deployment_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deployment.save(path)
+    return deployment, True

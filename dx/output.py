@@ -1,0 +1,100 @@
+"""Output of every command: rich tables and lines for people, or one JSON document with `--json`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dx.errors import DxError
+
+_state = {"json": False}
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def set_json(enabled: bool) -> None:
+    """Switch the process to machine-readable output."""
+    _state["json"] = enabled
+
+
+def json_mode() -> bool:
+    return _state["json"]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for dataclasses, paths, bytes (hex), enums, numpy values and dates."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return to_jsonable(value.model_dump())
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def emit(data: Any, human: Callable[[], None] | None = None) -> None:
+    """Print `data` as JSON in --json mode, else call `human` (or pretty-print `data`)."""
+    if json_mode():
+        sys.stdout.write(json.dumps(to_jsonable(data), indent=2) + "\n")
+        sys.stdout.flush()
+    elif human is not None:
+        human()
+    else:
+        console.print_json(json.dumps(to_jsonable(data)))
+
+
+def say(message: str) -> None:
+    """A progress or story line for people; silent in --json mode so stdout stays one document."""
+    if json_mode():
+        err_console.print(message)
+    else:
+        console.print(message)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A rich table with the given header and rows (values rendered with str())."""
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*["" if v is None else str(v) for v in row])
+    return t
+
+
+def render_error(error: DxError) -> None:
+    """The one-line red error (plus a hint line) or, in --json mode, an error document on stdout."""
+    if json_mode():
+        sys.stdout.write(json.dumps({"error": error.to_dict()}, indent=2) + "\n")
+        return
+    err_console.print(f"[bold red]error:[/] [red]{escape(error.message)}[/]")
+    if error.hint:
+        err_console.print(f"[dim]hint:[/] {escape(error.hint)}")
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as _escape
+
+    return _escape(text)
