@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
-from notarizer.entry import LogEntry, canonical_json
+from notarizer.entry import InvalidEntry, LogEntry, canonical_json, payload_digest
 from notarizer.log import AnchoredCheckpoint, TransparencyLog
+from notarizer.proofs import verify_inclusion
+from notarizer.verifier import Finding, VerificationReport
+
+if TYPE_CHECKING:
+    from notarizer.chainview import ChainCheckpoint
 
 BUNDLE_VERSION = 1
 
@@ -91,3 +97,96 @@ def bundle_signer(bundle: dict[str, Any]) -> str:
             f"the bundle claims exporter {bundle.get('exporter')} but was signed by {recovered}"
         )
     return recovered
+
+
+def check_bundle(
+    bundle: dict[str, Any],
+    chain_checkpoint: Callable[[int], ChainCheckpoint | None],
+    notary_address: str | None = None,
+    expected_exporter: str | None = None,
+) -> VerificationReport:
+    """Verify a bundle given a way to read on-chain checkpoints by index (see `verify_bundle`)."""
+    findings: list[Finding] = []
+    try:
+        signer = bundle_signer(bundle)
+        if expected_exporter and signer.lower() != expected_exporter.lower():
+            findings.append(Finding("signature", f"signed by {signer}, expected {expected_exporter}"))
+    except BundleError as exc:
+        findings.append(Finding("signature", str(exc)))
+    named = (bundle.get("notary") or {}).get("address")
+    if named and notary_address and named.lower() != notary_address.lower():
+        findings.append(
+            Finding("signature", f"the bundle names Notary {named}, verifying against {notary_address}")
+        )
+    subject = str(bundle.get("subject", ""))
+    cache: dict[int, ChainCheckpoint | None] = {}
+    previous, anchored = -1, 0
+    raw_entries = bundle.get("entries") or []
+    for raw in raw_entries:
+        try:
+            e = LogEntry.from_json(raw)
+        except InvalidEntry as exc:
+            findings.append(Finding("malformed", str(exc)))
+            continue
+        if e.seq <= previous:
+            findings.append(Finding("reordered", f"entry seq {e.seq} follows seq {previous}", e.seq))
+        previous = max(previous, e.seq)
+        if subject not in e.subjects:
+            findings.append(Finding("inserted", f"entry seq {e.seq} does not name {subject}", e.seq))
+        if e.payload is not None and payload_digest(e.payload) != e.payload_hash:
+            findings.append(
+                Finding("changed", f"entry seq {e.seq}: payload does not hash to payload_hash", e.seq)
+            )
+        inc = raw.get("inclusion")
+        if not inc:
+            findings.append(
+                Finding(
+                    "unanchored",
+                    f"entry seq {e.seq} is not covered by a checkpoint yet",
+                    e.seq,
+                    severity="warning",
+                )
+            )
+            continue
+        index = int(inc["checkpoint"])
+        if index not in cache:
+            cache[index] = chain_checkpoint(index)
+        cp = cache[index]
+        if cp is None or (cp.tree_size, cp.root.hex()) != (int(inc["tree_size"]), inc["root"]):
+            on_chain = "absent" if cp is None else f"({cp.tree_size}, {cp.root.hex()})"
+            findings.append(
+                Finding(
+                    "forked-root",
+                    f"the bundle cites checkpoint {index} as ({inc['tree_size']}, "
+                    f"{inc['root']}) but on chain it is {on_chain}",
+                    e.seq,
+                    index,
+                )
+            )
+            continue
+        path = [bytes.fromhex(h) for h in inc["audit_path"]]
+        if not verify_inclusion(e.seq, cp.tree_size, e.computed_leaf_hash(), path, cp.root):
+            findings.append(
+                Finding(
+                    "changed",
+                    f"entry seq {e.seq} is not in the tree anchored by checkpoint {index} "
+                    "(its inclusion proof fails against the on-chain root)",
+                    e.seq,
+                    index,
+                )
+            )
+        anchored = max(anchored, cp.tree_size)
+    return VerificationReport(len(raw_entries), len(cache), anchored, None, findings)
+
+
+def verify_bundle(
+    bundle: dict[str, Any], rpc_url: str, notary_address: str, expected_exporter: str | None = None
+) -> VerificationReport:
+    """Verify a bundle offline except for reading the cited checkpoints from the Notary over `rpc_url`.
+
+    A bundle proves each of its entries is in the anchored log; it cannot prove the trail is complete
+    (the full-log verifier does that)."""
+    from notarizer.chainview import ChainView
+
+    view = ChainView(rpc_url, notary_address)
+    return check_bundle(bundle, view.checkpoint, notary_address, expected_exporter)

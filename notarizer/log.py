@@ -335,8 +335,11 @@ class TransparencyLog:
             return int(conn.execute(q).scalar_one())
 
     def iter_entries(self, start: int = 0, end: int | None = None, batch: int = 5000) -> Iterator[LogEntry]:
-        """Every entry in [start, end) in order, with its stored leaf hash (for exports)."""
-        end = self.size() if end is None else end
+        """Every entry in [start, end) in order, with its stored leaf hash (for exports). By default up to
+        the highest stored seq: in an honest log that is size(); a tampered table shows all its rows."""
+        if end is None:
+            with self.engine.connect() as conn:
+                end = int(conn.execute(select(func.max(_ENTRIES.c.seq))).scalar() or -1) + 1
         for lo in range(start, end, batch):
             hi = min(lo + batch, end)
             with self.engine.connect() as conn:
