@@ -140,4 +140,7 @@ def _include_workflow(app: FastAPI, ctx: AppContext) -> None:
             from notarizer.api import make_audit_router
         except ModuleNotFoundError:
             return
-        app.include_router(make_audit_router(ctx.log, auth.require_regulator), prefix="/v1/audit")
+        ledger = (lambda: ctx.chain.ledger) if ctx.chain is not None else None
+        app.include_router(
+            make_audit_router(ctx.log, auth.require_regulator, ledger_provider=ledger), prefix="/v1"
+        )

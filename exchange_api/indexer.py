@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -35,6 +36,8 @@ class Indexer:
         self.lag: int | None = None
         self._stop = asyncio.Event()
         self.applier = EventApplier(ctx.blobs)
+        # The background loop and read-your-writes calls after a relay must not index concurrently.
+        self._lock = threading.Lock()
 
     # -- state -----------------------------------------------------------------------------------------
 
@@ -101,6 +104,10 @@ class Indexer:
 
     def run_once(self) -> int:
         """Index everything up to the current head; returns how many new events were applied."""
+        with self._lock:
+            return self._run_once()
+
+    def _run_once(self) -> int:
         head = self.chain.block_number()
         applied = 0
         with Session(self.engine, expire_on_commit=False) as session:
@@ -108,8 +115,6 @@ class Indexer:
             fork = self._fork_point(session, state)
             if fork is not None:
                 self._rollback(session, state, fork)
-            if head < state.last_block:  # a restarted chain that is not yet as long as before
-                self._rollback(session, state, min(head, state.last_block))
             while state.last_block < head:
                 end = min(state.last_block + CHUNK_BLOCKS, head)
                 applied += self._index_range(session, state, state.last_block + 1, end)

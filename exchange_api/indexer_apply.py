@@ -37,7 +37,6 @@ JOB_STATUS_BY_EVENT = {
     "JobDisputed": "disputed",
     "JobDeclined": "declined",
     "JobRefunded": "refunded",
-    "JobSettled": "settled",
 }
 
 
@@ -68,7 +67,8 @@ class EventApplier:
             "AlgorithmUsed": lambda s, e, a: self._used(s, "algorithm", e, a),
             "JobRequested": self._job_requested,
             "JobApproved": self._job_approved,
-            "ResultAttested": lambda s, e, a: self._attested(s, "result", e, a),
+            "JobDeclined": self._job_declined,
+            "JobAttested": lambda s, e, a: self._attested(s, "result", e, a),
             "DestructionAttested": lambda s, e, a: self._attested(s, "destruction", e, a),
         }
 
@@ -181,28 +181,33 @@ class EventApplier:
     # -- compute jobs ----------------------------------------------------------------------------------
 
     def _job_requested(self, session: Session, ev: ChainEvent, a: dict) -> None:
-        terms = a.get("terms") or {}
+        terms = a["terms"]
         job_id = int(a["jobId"])
-        datasets = [int(d) for d in terms.get("datasetIds", [])]
-        algorithm_id = int(terms.get("algorithmId", 0))
-        owners = [to_checksum_address(o) for o in terms.get("owners", [])]
+        datasets = [int(d) for d in terms["datasetIds"]]
+        algorithm_id = int(terms["algorithmId"])
+        owners = [to_checksum_address(o) for o in terms["owners"]]
+        escrow = sum(int(p) for p in terms["prices"]) + 3 * int(terms["nodeFee"])
         session.merge(
             Job(
                 job_id=job_id,
                 buyer=to_checksum_address(a["buyer"]),
                 algorithm_id=algorithm_id,
                 dataset_ids=datasets,
-                param_hash=_hex(terms.get("paramsHash")),
-                program_hash=_hex(terms.get("programHash")),
-                result_key=_hex(terms.get("resultKey")),
-                payment_wei=str(int(a.get("escrow", 0) or 0)),
-                deadline=int(a.get("deadline", 0) or 0),
+                param_hash=_hex(terms["paramsHash"]),
+                program_hash=_hex(terms["programHash"]),
+                result_key=_hex(terms["resultKey"]),
+                payment_wei=str(escrow),
+                deadline=int(a["deadline"]),
+                owners=owners,
+                pending_mask=int(a["pending"]),
+                cluster_version=int(a["clusterVersion"]),
+                terms=terms,
                 status="requested",
                 created_block=ev.block_number,
                 updated_block=ev.block_number,
             )
         )
-        inputs = [("dataset", d) for d in datasets] + ([("algorithm", algorithm_id)] if algorithm_id else [])
+        inputs = [("dataset", d) for d in datasets] + [("algorithm", algorithm_id)]
         for i, (kind, listing_id) in enumerate(inputs):
             owner = owners[i] if i < len(owners) else ""
             session.merge(JobInput(job_id=job_id, kind=kind, listing_id=listing_id, owner=owner))
@@ -216,13 +221,32 @@ class EventApplier:
         )
 
     def _job_approved(self, session: Session, ev: ChainEvent, a: dict) -> None:
+        job_id, owner = int(a["jobId"]), to_checksum_address(a["owner"])
+        job = session.get(Job, job_id)
+        if job is not None:
+            mask = job.pending_mask
+            for i, o in enumerate(job.owners):
+                if o == owner:
+                    mask &= ~(1 << i)
+            job.pending_mask = mask
+            job.updated_block = ev.block_number
+            session.add(job)
         # Approval rows are off-chain records; seeing the approval on-chain confirms them.
+        ap = Approval.__table__
         session.execute(
-            update(Approval.__table__)
+            update(ap)
+            .where(ap.c.job_id == job_id, ap.c.owner == owner, ap.c.decision == "approve")
+            .values(status="onchain", tx_hash=ev.tx_hash)
+        )
+
+    def _job_declined(self, session: Session, ev: ChainEvent, a: dict) -> None:
+        ap = Approval.__table__
+        session.execute(
+            update(ap)
             .where(
-                Approval.__table__.c.job_id == int(a["jobId"]),
-                Approval.__table__.c.owner == to_checksum_address(a["owner"]),
-                Approval.__table__.c.decision == "approve",
+                ap.c.job_id == int(a["jobId"]),
+                ap.c.owner == to_checksum_address(a["owner"]),
+                ap.c.decision == "decline",
             )
             .values(status="onchain", tx_hash=ev.tx_hash)
         )
@@ -267,11 +291,10 @@ def log_entries_for(ev: ChainEvent) -> list[dict[str, Any]]:
         "JobRequested": "job.requested",
         "JobAuthorized": "job.authorized",
         "JobCompleted": "job.completed",
-        "JobSettled": "job.settled",
         "JobRefunded": "job.refunded",
         "JobDisputed": "job.disputed",
         "JobDeclined": "job.declined",
-        "ResultAttested": "node.attestation",
+        "JobAttested": "node.attestation",
         "DestructionAttested": "node.destruction",
     }.get(ev.name)
     if kind is None:

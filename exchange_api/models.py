@@ -84,6 +84,10 @@ class Job(SQLModel, table=True):
     program_hash: str = Field(default="", max_length=66)
     result_key: str = Field(default="", max_length=130)
     payment_wei: str = Field(default="0", max_length=78)
+    owners: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    pending_mask: int = 0  # bit i set while input i (datasets in order, then the algorithm) awaits approval
+    cluster_version: int = 0
+    terms: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # calldata for relays
     deadline: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     status: str = Field(default="requested", max_length=16, index=True)
     authorized_block: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
@@ -131,7 +135,8 @@ class Attestation(SQLModel, table=True):
     inputs_digest: str = Field(default="", max_length=66)
     program_hash: str = Field(default="", max_length=66)
     output_share_hash: str = Field(default="", max_length=66)
-    output_cid: str = Field(default="", max_length=80)
+    node_index: int = 0
+    receipt_hash: str = Field(default="", max_length=66)  # destruction receipts
     tx_hash: str = Field(max_length=66)
     block_number: int = Field(sa_column=Column(BigInteger, nullable=False))
 

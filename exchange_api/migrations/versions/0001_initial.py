@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-27 05:52:40.584668
+Create Date: 2026-11-27 05:58:06.281694
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def upgrade() -> None:
         sa.Column("inputs_digest", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
         sa.Column("program_hash", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
         sa.Column("output_share_hash", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
-        sa.Column("output_cid", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+        sa.Column("node_index", sa.Integer(), nullable=False),
+        sa.Column("receipt_hash", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
         sa.Column("tx_hash", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
         sa.Column("block_number", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -129,6 +130,10 @@ def upgrade() -> None:
         sa.Column("program_hash", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
         sa.Column("result_key", sqlmodel.sql.sqltypes.AutoString(length=130), nullable=False),
         sa.Column("payment_wei", sqlmodel.sql.sqltypes.AutoString(length=78), nullable=False),
+        sa.Column("owners", sa.JSON(), nullable=False),
+        sa.Column("pending_mask", sa.Integer(), nullable=False),
+        sa.Column("cluster_version", sa.Integer(), nullable=False),
+        sa.Column("terms", sa.JSON(), nullable=False),
         sa.Column("deadline", sa.BigInteger(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("authorized_block", sa.BigInteger(), nullable=True),
