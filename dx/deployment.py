@@ -26,8 +26,10 @@ def load_deployment():
 
 
 def is_live(w3, deployment) -> bool:
-    """Whether `deployment` belongs to this chain and every address has code (a fresh chain has none)."""
-    if deployment.chain_id != w3.eth.chain_id:
+    """Whether `deployment` belongs to this chain, covers every contract the ledger has, and every
+    address has code (a fresh chain has none)."""
+    names = require("contracts.artifacts").available_contracts()
+    if deployment.chain_id != w3.eth.chain_id or set(names) - set(deployment.addresses):
         return False
     return all(len(w3.eth.get_code(w3.to_checksum_address(a))) > 0 for a in deployment.addresses.values())
 
@@ -44,3 +46,14 @@ def ensure_deployed(rpc_url: str, operator) -> tuple[object, bool]:
     path.parent.mkdir(parents=True, exist_ok=True)
     deployment.save(path)
     return deployment, True
+
+
+def grant_notarizer(rpc_url: str, deployment, operator, notarizer_address: str) -> bool:
+    """Give the anchorer's own account the Notary's notarizer role (once); True if granted now."""
+    if "Notary" not in deployment.addresses:
+        return False
+    ledger = require("contracts").Ledger(web3_for(rpc_url), deployment)
+    if ledger.notary.is_notarizer(notarizer_address):
+        return False
+    ledger.notary.grant_notarizer(operator, notarizer_address)
+    return True

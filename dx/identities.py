@@ -27,6 +27,8 @@ DEMO_CAST: dict[str, int] = {
     "model-vendor": 5,
     "regulator": 6,
 }
+# Accounts of the services `dx up` runs (one per process, so their nonces never race).
+SERVICE_ACCOUNTS: dict[str, int] = {"node-0": 7, "node-1": 8, "node-2": 9, "notarizer": 10, "relayer": 11}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _cache: dict[tuple[str, str], keystore.Identity] = {}
 
@@ -101,10 +103,11 @@ def load(name: str) -> keystore.Identity:
 
 
 def ensure_demo_cast() -> list[tuple[AccountInfo, bool]]:
-    """Create the demo cast's keystores that do not exist yet; (info, created) for each member."""
+    """Create the keystores of the demo cast and of the stack's services that do not exist yet;
+    (info, created) for each."""
     dev_keys = require("ganache.launcher").DEV_KEYS
     out = []
-    for name, index in DEMO_CAST.items():
+    for name, index in {**DEMO_CAST, **SERVICE_ACCOUNTS}.items():
         if path_of(name).exists():
             out.append((info(name), False))
         else:

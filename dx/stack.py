@@ -27,6 +27,7 @@ from dx_core.settings import REPO_ROOT, Settings
 
 DEV_KEYSTORE_PASSWORD = "dx-local-demo-only"  # documented dev default: local demo only
 NODE_COUNT = 3
+MIN_UPTIME_S = 3.0
 
 
 @dataclass
@@ -93,10 +94,22 @@ def services(config: StackConfig) -> list[Service]:
                             "--state-dir", str(Path(config.data_dir) / "chain")]))
     out.append(Service("api", "exchange_api", [], f"{config.api_url}/health"))
     out.append(Service("anchorer", "notarizer.anchorer"))
+    # Without the chain glue a node still serves its control API (jobs triggered by hand).
+    chain_args = ["--rpc-url", config.rpc_url, "--watch"] if _module_exists("mpc_compute.node.chain") else []
     for i in range(NODE_COUNT):
-        out.append(Service(f"node-{i}", "mpc_compute.node", ["--index", str(i)],
+        keystore_path = Path(config.data_dir) / "keys" / f"node-{i}.json"
+        out.append(Service(f"node-{i}", "mpc_compute.node",
+                           ["--index", str(i), "--keystore", str(keystore_path), "--blobs", config.api_url,
+                            *chain_args],
                            f"http://127.0.0.1:{config.node_base_port + i}/health"))
     return out
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def rpc_alive(rpc_url: str, timeout: float = 2.0) -> int | None:
@@ -150,9 +163,10 @@ class Supervisor:
         if self.config.chain != "external":
             env["DX_CHAIN"] = self.config.chain
         env.setdefault("DX_KEYSTORE_PASSWORD", DEV_KEYSTORE_PASSWORD)
-        operator_keystore = self.data_dir / "keys" / "operator.json"
-        if "DX_RELAYER_KEY" not in env and operator_keystore.exists():
-            env["DX_RELAYER_KEY"] = str(operator_keystore)
+        for var, account in (("DX_RELAYER_KEY", "relayer"), ("DX_NOTARIZER_KEY", "notarizer")):
+            keystore_path = self.data_dir / "keys" / f"{account}.json"
+            if var not in env and keystore_path.exists():
+                env[var] = str(keystore_path)
         return env
 
     def pid_file(self, name: str) -> Path:
@@ -193,8 +207,9 @@ class Supervisor:
                 ok, detail = r.status_code == 200, f"HTTP {r.status_code}"
             except httpx.HTTPError as exc:
                 ok, detail = False, type(exc).__name__
-        else:
-            ok, detail = True, "running"
+        else:  # no health route: alive for a few seconds means it got past its start-up checks
+            age = time.time() - self.pid_file(svc.name).stat().st_mtime
+            ok, detail = age >= MIN_UPTIME_S, "running" if age >= MIN_UPTIME_S else "just started"
         return ServiceStatus(svc.name, "healthy" if ok else "starting", pid, endpoint, detail)
 
     def status(self) -> list[ServiceStatus]:

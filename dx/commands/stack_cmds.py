@@ -73,7 +73,9 @@ def bring_up(chain: str | None = None, rpc_url: str | None = None, timeout: floa
         if not available("contracts.deploy"):
             summary["notes"].append("contracts are not deployable yet (contracts/deploy.py has not landed)")
             return
-        dep, fresh = deployment.ensure_deployed(config.rpc_url, identities.load("operator").account)
+        operator = identities.load("operator").account
+        dep, fresh = deployment.ensure_deployed(config.rpc_url, operator)
+        deployment.grant_notarizer(config.rpc_url, dep, operator, identities.info("notarizer").address)
         summary["deployment"] = {"chain_id": dep.chain_id, "addresses": dep.addresses, "deployed_now": fresh,
                                  "file": str(deployment.deployment_path())}
         if not quiet:
