@@ -19,7 +19,24 @@ from contracts.types import (
 )
 
 __all__ = [
-    "AlgorithmListing", "Attestation", "Checkpoint", "Cluster", "ContractRevert", "DatasetListing",
-    "DecodedEvent", "Deployment", "DeploymentError", "Job", "JobStatus", "JobTerms", "Ledger", "LedgerError",
-    "ListingStatus", "Member", "Role", "TransactionFailed", "TxResult", "deploy",
+    "AlgorithmListing",
+    "Attestation",
+    "Checkpoint",
+    "Cluster",
+    "ContractRevert",
+    "DatasetListing",
+    "DecodedEvent",
+    "Deployment",
+    "DeploymentError",
+    "Job",
+    "JobStatus",
+    "JobTerms",
+    "Ledger",
+    "LedgerError",
+    "ListingStatus",
+    "Member",
+    "Role",
+    "TransactionFailed",
+    "TxResult",
+    "deploy",
 ]

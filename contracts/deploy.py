@@ -34,8 +34,14 @@ class Deployment:
         return min(self.blocks.values()) if self.blocks else 0
 
     def to_json(self) -> dict:
-        return {"chain_id": self.chain_id, "addresses": self.addresses, "blocks": self.blocks,
-                "deployer": self.deployer, "source_hash": self.source_hash, "extra": self.extra}
+        return {
+            "chain_id": self.chain_id,
+            "addresses": self.addresses,
+            "blocks": self.blocks,
+            "deployer": self.deployer,
+            "source_hash": self.source_hash,
+            "extra": self.extra,
+        }
 
     def save(self, path: Path | str) -> Path:
         path = Path(path)
@@ -50,11 +56,14 @@ class Deployment:
         path = Path(path)
         try:
             data = json.loads(path.read_text())
-            return cls(chain_id=int(data["chain_id"]),
-                       addresses={k: to_checksum_address(v) for k, v in data["addresses"].items()},
-                       blocks={k: int(v) for k, v in data["blocks"].items()},
-                       deployer=data.get("deployer", ""), source_hash=data.get("source_hash", ""),
-                       extra=dict(data.get("extra", {})))
+            return cls(
+                chain_id=int(data["chain_id"]),
+                addresses={k: to_checksum_address(v) for k, v in data["addresses"].items()},
+                blocks={k: int(v) for k, v in data["blocks"].items()},
+                deployer=data.get("deployer", ""),
+                source_hash=data.get("source_hash", ""),
+                extra=dict(data.get("extra", {})),
+            )
         except FileNotFoundError:
             raise DeploymentError(f"no deployment file at {path}; run scripts/deploy.py") from None
         except (KeyError, ValueError, TypeError) as exc:
@@ -65,14 +74,16 @@ class Deployment:
         chain_id = w3.eth.chain_id
         if chain_id != self.chain_id:
             raise DeploymentError(
-                f"deployment is for chain {self.chain_id}, the node reports chain {chain_id}")
+                f"deployment is for chain {self.chain_id}, the node reports chain {chain_id}"
+            )
         for name, address in self.addresses.items():
             if len(w3.eth.get_code(address)) == 0:
                 raise DeploymentError(f"no code for {name} at {address} on chain {chain_id}")
 
 
-def _deploy_one(w3: Web3, sender: TxSender, operator: LocalAccount, name: str,
-                *args: object) -> tuple[str, int]:
+def _deploy_one(
+    w3: Web3, sender: TxSender, operator: LocalAccount, name: str, *args: object
+) -> tuple[str, int]:
     artifact = load_artifact(name)
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     data = factory.constructor(*args).data_in_transaction
@@ -106,13 +117,23 @@ def deploy(w3: Web3, operator: LocalAccount) -> Deployment:
 
     if "Market" in addresses and "ComputeJobs" in addresses:
         market = w3.eth.contract(address=addresses["Market"], abi=load_artifact("Market")["abi"])
-        sender.send(operator, addresses["Market"],
-                    market.encode_abi("setComputeJobs", args=[addresses["ComputeJobs"]]), 0, "Market")
+        sender.send(
+            operator,
+            addresses["Market"],
+            market.encode_abi("setComputeJobs", args=[addresses["ComputeJobs"]]),
+            0,
+            "Market",
+        )
     if "Notary" in addresses:
         notary = w3.eth.contract(address=addresses["Notary"], abi=load_artifact("Notary")["abi"])
         role = notary.functions.NOTARIZER_ROLE().call()
         grant = notary.encode_abi("grantRole", args=[role, operator.address])
         sender.send(operator, addresses["Notary"], grant, 0, "Notary")
     source_hash = load_artifact(names[0])["sourceHash"] if names else ""
-    return Deployment(chain_id=w3.eth.chain_id, addresses=addresses, blocks=blocks, deployer=operator.address,
-                      source_hash=source_hash)
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        addresses=addresses,
+        blocks=blocks,
+        deployer=operator.address,
+        source_hash=source_hash,
+    )

@@ -12,9 +12,14 @@ from hexbytes import HexBytes
 from contracts.artifacts import abi, available_contracts
 
 PANIC_REASONS = {
-    0x01: "assertion failed", 0x11: "arithmetic overflow or underflow", 0x12: "division by zero",
-    0x21: "invalid enum value", 0x31: "pop on empty array", 0x32: "array index out of bounds",
-    0x41: "out of memory", 0x51: "call to an uninitialized function",
+    0x01: "assertion failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division by zero",
+    0x21: "invalid enum value",
+    0x31: "pop on empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to an uninitialized function",
 }
 
 
@@ -25,8 +30,9 @@ class LedgerError(Exception):
 class ContractRevert(LedgerError):
     """A contract call reverted. `contract` and `error_name` name the custom error; `args` its values."""
 
-    def __init__(self, contract: str, error_name: str, args: dict[str, Any] | None = None,
-                 raw: bytes = b"") -> None:
+    def __init__(
+        self, contract: str, error_name: str, args: dict[str, Any] | None = None, raw: bytes = b""
+    ) -> None:
         self.contract = contract
         self.error_name = error_name
         self.args_dict = dict(args or {})
@@ -100,15 +106,18 @@ def decode_revert(data: bytes | str | None, contract_hint: str = "?") -> Contrac
         return ContractRevert(contract_hint, "Error", {"reason": reason}, raw)
     if selector == function_signature_to_4byte_selector("Panic(uint256)"):
         (code,) = abi_decode(["uint256"], body)
-        return ContractRevert(contract_hint, "Panic", {"code": code, "reason": PANIC_REASONS.get(code, "?")},
-                              raw)
+        return ContractRevert(
+            contract_hint, "Panic", {"code": code, "reason": PANIC_REASONS.get(code, "?")}, raw
+        )
     known = _selectors().get(selector)
     if known is None:
         return ContractRevert(contract_hint, "UnknownError", {"data": raw}, raw)
     contract, item = known
     values = abi_decode([_type_str(i) for i in item["inputs"]], body)
-    args = {i["name"] or f"arg{n}": normalize(v, i) for n, (i, v) in enumerate(zip(item["inputs"], values,
-                                                                                     strict=True))}
+    args = {
+        i["name"] or f"arg{n}": normalize(v, i)
+        for n, (i, v) in enumerate(zip(item["inputs"], values, strict=True))
+    }
     return ContractRevert(contract, item["name"], args, raw)
 
 
@@ -127,7 +136,8 @@ def revert_data_from_exception(exc: BaseException) -> bytes | None:
             inner = arg.get("data")
             if isinstance(inner, dict):
                 inner = inner.get("data") or next(
-                    (v.get("return") for v in inner.values() if isinstance(v, dict) and "return" in v), None)
+                    (v.get("return") for v in inner.values() if isinstance(v, dict) and "return" in v), None
+                )
             if isinstance(inner, str) and inner.startswith("0x"):
                 return bytes(HexBytes(inner))
     return None

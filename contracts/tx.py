@@ -92,10 +92,14 @@ class EventDecoder:
             args[inp["name"]] = normalize(value, inp)
         ordered = {i["name"]: args[i["name"]] for i in item["inputs"]}
         return DecodedEvent(
-            contract=name, event=item["name"], args=ordered,
+            contract=name,
+            event=item["name"],
+            args=ordered,
             tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
-            block_number=int(log["blockNumber"]), block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
-            log_index=int(log["logIndex"]), address=address,
+            block_number=int(log["blockNumber"]),
+            block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
+            log_index=int(log["logIndex"]),
+            address=address,
         )
 
 
@@ -117,12 +121,23 @@ class TxSender:
         base = self.w3.eth.get_block("latest").get("baseFeePerGas") or 0
         return {"maxFeePerGas": 2 * int(base) + PRIORITY_FEE_WEI, "maxPriorityFeePerGas": PRIORITY_FEE_WEI}
 
-    def build(self, sender: str, to: str | None, data: bytes | str, value: int = 0,
-              contract_hint: str = "?", nonce: int | None = None) -> dict[str, Any]:
+    def build(
+        self,
+        sender: str,
+        to: str | None,
+        data: bytes | str,
+        value: int = 0,
+        contract_hint: str = "?",
+        nonce: int | None = None,
+    ) -> dict[str, Any]:
         """An unsigned EIP-1559 transaction dict (gas estimated; a revert raises ContractRevert)."""
         sender = to_checksum_address(sender)
-        tx: dict[str, Any] = {"from": sender, "data": HexBytes(data).to_0x_hex(), "value": value,
-                              "chainId": self.w3.eth.chain_id}
+        tx: dict[str, Any] = {
+            "from": sender,
+            "data": HexBytes(data).to_0x_hex(),
+            "value": value,
+            "chainId": self.w3.eth.chain_id,
+        }
         if to is not None:
             tx["to"] = to_checksum_address(to)
         try:
@@ -134,8 +149,14 @@ class TxSender:
         tx.update(self.fees())
         return tx
 
-    def send(self, account: LocalAccount, to: str | None, data: bytes | str, value: int = 0,
-             contract_hint: str = "?") -> TxResult:
+    def send(
+        self,
+        account: LocalAccount,
+        to: str | None,
+        data: bytes | str,
+        value: int = 0,
+        contract_hint: str = "?",
+    ) -> TxResult:
         """Build, sign with `account`, send, wait for the receipt and decode its events."""
         with self._lock(account.address):
             tx = self.build(account.address, to, data, value, contract_hint)
@@ -158,9 +179,12 @@ class TxSender:
         events = []
         if self.decoder is not None:
             events = [e for e in (self.decoder.decode(log) for log in receipt["logs"]) if e is not None]
-        return TxResult(tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
-                        block_number=int(receipt["blockNumber"]), gas_used=int(receipt["gasUsed"]),
-                        events=events)
+        return TxResult(
+            tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
+            block_number=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            events=events,
+        )
 
     def call(self, to: str, data: bytes | str, contract_hint: str = "?", sender: str | None = None) -> bytes:
         """eth_call returning the raw output, or raising ContractRevert."""
@@ -182,8 +206,13 @@ class TxSender:
 
     def _replay_failure(self, receipt: Any, contract_hint: str) -> Exception:
         tx = self.w3.eth.get_transaction(receipt["transactionHash"])
-        call = {"from": tx["from"], "to": tx["to"], "data": HexBytes(tx["input"]).to_0x_hex(),
-                "value": tx["value"], "gas": tx["gas"]}
+        call = {
+            "from": tx["from"],
+            "to": tx["to"],
+            "data": HexBytes(tx["input"]).to_0x_hex(),
+            "value": tx["value"],
+            "gas": tx["gas"],
+        }
         try:
             self.w3.eth.call(call, receipt["blockNumber"] - 1)
         except (ContractLogicError, Web3RPCError, ValueError) as exc:
@@ -192,4 +221,5 @@ class TxSender:
                 return err
         return TransactionFailed(
             f"transaction {HexBytes(receipt['transactionHash']).to_0x_hex()} to {contract_hint} failed "
-            f"(status 0, gas used {receipt['gasUsed']}) and replaying it did not reproduce a revert reason")
+            f"(status 0, gas used {receipt['gasUsed']}) and replaying it did not reproduce a revert reason"
+        )

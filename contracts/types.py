@@ -105,8 +105,17 @@ class JobTerms:
         return sum(self.prices) + 3 * self.node_fee
 
     def as_tuple(self) -> tuple:
-        return (list(self.dataset_ids), self.algorithm_id, list(self.owners), list(self.prices),
-                self.node_fee, self.program_hash, self.params_hash, self.result_receiver, self.result_key)
+        return (
+            list(self.dataset_ids),
+            self.algorithm_id,
+            list(self.owners),
+            list(self.prices),
+            self.node_fee,
+            self.program_hash,
+            self.params_hash,
+            self.result_receiver,
+            self.result_key,
+        )
 
 
 @dataclass(frozen=True)

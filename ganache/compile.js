@@ -13,6 +13,7 @@ const OUT = path.join(ROOT, "contracts", "artifacts");
 const NODE_MODULES = path.join(__dirname, "node_modules");
 const EVM_VERSION = "shanghai";
 const OPTIMIZER = { enabled: true, runs: 200 };
+const VIA_IR = true;
 
 const sources = {};
 for (const file of fs.readdirSync(SRC).filter((f) => f.endsWith(".sol")).sort()) {
@@ -34,6 +35,7 @@ const input = {
   sources,
   settings: {
     optimizer: OPTIMIZER,
+    viaIR: VIA_IR,
     evmVersion: EVM_VERSION,
     outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
   },
@@ -54,6 +56,7 @@ const stale = [];
 fs.mkdirSync(OUT, { recursive: true });
 for (const [file, contracts] of Object.entries(output.contracts).filter(([f]) => f.startsWith("src/"))) {
   for (const [name, c] of Object.entries(contracts)) {
+    if (!c.evm.bytecode.object) continue; // interfaces have no code to deploy
     const artifact = {
       contractName: name,
       sourceName: file,
@@ -64,6 +67,7 @@ for (const [file, contracts] of Object.entries(output.contracts).filter(([f]) =>
       compiler: { name: "solcjs", version: solc.version() },
       evmVersion: EVM_VERSION,
       optimizer: OPTIMIZER,
+      viaIR: VIA_IR,
     };
     const text = JSON.stringify(artifact, null, 2) + "\n";
     const target = path.join(OUT, `${name}.json`);
