@@ -26,20 +26,31 @@ def problem(status: int, title: str, detail: str, kind: str) -> JSONResponse:
     )
 
 
-def _usage_record(entry: dict[str, Any]) -> dict[str, Any]:
-    payload = entry.get("payload") or {}
+def _job_usage(job: str, trail: list[dict[str, Any]]) -> dict[str, Any]:
+    """One job's use of a dataset, summarized from its job.* entries (payload keys: algorithm, buyer,
+    result_hash, by the exchange's convention; `algorithm:<id>` subjects also name the algorithm)."""
+
+    def first(key: str) -> Any:
+        return next(
+            (
+                e["payload"][key]
+                for e in trail
+                if isinstance(e.get("payload"), dict) and e["payload"].get(key) is not None
+            ),
+            None,
+        )
+
+    algorithm = first("algorithm") or next(
+        (s for e in trail for s in e["subjects"] if s.startswith("algorithm:")), None
+    )
     return {
-        "seq": entry["seq"],
-        "time": entry["time"],
-        "time_iso": entry["time_iso"],
-        "kind": entry["kind"],
-        "actor": entry["actor"],
-        "jobs": [s for s in entry["subjects"] if s.startswith("job:")],
-        "algorithm": payload.get("algorithm")
-        or next((s for s in entry["subjects"] if s.startswith("algorithm:")), None),
-        "buyer": payload.get("buyer"),
-        "result_hash": payload.get("result_hash"),
-        "inclusion": entry.get("inclusion"),
+        "job": job,
+        "buyer": first("buyer") or (trail[0]["actor"] if trail else None),
+        "algorithm": algorithm,
+        "requested_at": trail[0]["time_iso"] if trail else None,
+        "status": trail[-1]["kind"] if trail else None,
+        "result_hash": first("result_hash"),
+        "entries": trail,
     }
 
 
@@ -89,7 +100,7 @@ def make_audit_router(
             entry = log.entry(seq)
         except EntryNotFound as exc:
             return problem(404, "Entry not found", str(exc), "entry-not-found")
-        return proved_entry(log, entry, log.checkpoints())
+        return proved_entry(log, entry, log.checkpoints(), latest=True)
 
     @router.get("/jobs/{job_id}/trail")
     def job_trail(job_id: int) -> Any:
@@ -102,10 +113,14 @@ def make_audit_router(
     @router.get("/datasets/{dataset_id}/usage")
     def dataset_usage(dataset_id: int) -> Any:
         cps = log.checkpoints()
-        entries = [
-            e for e in log.entries(subject=f"dataset:{dataset_id}", limit=None) if e.kind.startswith("job.")
-        ]
-        return {"dataset": dataset_id, "uses": [_usage_record(proved_entry(log, e, cps)) for e in entries]}
+        jobs: list[str] = []
+        for e in log.entries(subject=f"dataset:{dataset_id}", kind="job.*", limit=None):
+            jobs.extend(s for s in e.subjects if s.startswith("job:") and s not in jobs)
+        uses = []
+        for job in jobs:
+            trail = [proved_entry(log, e, cps) for e in log.entries(subject=job, kind="job.*", limit=None)]
+            uses.append(_job_usage(job, trail))
+        return {"dataset": dataset_id, "uses": uses}
 
     @router.get("/checkpoints")
     def checkpoints() -> Any:

@@ -26,10 +26,14 @@ class BundleError(ValueError):
 
 
 def proved_entry(
-    log: TransparencyLog, entry: LogEntry, checkpoints: list[AnchoredCheckpoint]
+    log: TransparencyLog, entry: LogEntry, checkpoints: list[AnchoredCheckpoint], latest: bool = False
 ) -> dict[str, Any]:
-    """An entry's export form plus its inclusion proof against the first checkpoint that covers it."""
-    cp = next((c for c in checkpoints if c.tree_size > entry.seq), None)
+    """An entry's export form plus its inclusion proof against the first checkpoint that covers it (the
+    one whose transaction notarized it), or with `latest` against the latest checkpoint."""
+    if latest:
+        cp = checkpoints[-1] if checkpoints and checkpoints[-1].tree_size > entry.seq else None
+    else:
+        cp = next((c for c in checkpoints if c.tree_size > entry.seq), None)
     out = entry.to_json()
     if cp is None:
         out["inclusion"] = None
@@ -61,9 +65,10 @@ def build_bundle(
         "created": time.time_ns() // 1000,
         "log_size": log.size(),
         "notary": {"address": notary_address, "chain_id": chain_id},
-        "checkpoints": [c.to_json() for c in checkpoints if any(c.tree_size > e.seq for e in entries)],
-        "entries": [proved_entry(log, e, checkpoints) for e in entries],
+        "entries": [proved_entry(log, e, checkpoints, latest=True) for e in entries],
     }
+    cited = {e["inclusion"]["checkpoint"] for e in bundle["entries"] if e["inclusion"]}
+    bundle["checkpoints"] = [c.to_json() for c in checkpoints if c.idx in cited]
     return sign_bundle(bundle, signer) if signer is not None else bundle
 
 

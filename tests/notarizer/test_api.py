@@ -72,6 +72,7 @@ def test_entry_carries_an_inclusion_proof_against_its_checkpoint(setup) -> None:
         [bytes.fromhex(h) for h in inc["audit_path"]],
         log.root(7),
     )
+    assert client.get("/audit/entries/1").json()["inclusion"]["checkpoint"] == 1  # against the latest
     assert client.get("/audit/entries/8").json()["inclusion"] is None  # not anchored yet
     missing = client.get("/audit/entries/99")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
@@ -82,10 +83,16 @@ def test_job_trail_dataset_usage_and_checkpoints(setup) -> None:
     client, log = setup
     trail = client.get("/audit/jobs/2/trail").json()
     assert [e["seq"] for e in trail["entries"]] == [1, 8]
+    assert trail["entries"][0]["inclusion"]["tx_hash"] == "0x" + "01" * 32  # the checkpoint that covered it
     assert client.get("/audit/jobs/77/trail").status_code == 404
     uses = client.get("/audit/datasets/3/usage").json()["uses"]
-    assert [(u["seq"], u["algorithm"], u["jobs"]) for u in uses][:1] == [(0, "mean", ["job:1"])]
-    assert uses[-1]["result_hash"] == "ab"
+    assert [(u["job"], u["algorithm"], u["status"]) for u in uses] == [
+        ("job:1", "mean", "job.requested"),
+        ("job:2", "mean", "job.completed"),
+        ("job:3", "mean", "job.requested"),
+    ]
+    assert uses[1]["result_hash"] == "ab" and uses[1]["buyer"] == "0x" + "aa" * 20
+    assert [e["seq"] for e in uses[1]["entries"]] == [1, 8]
     cps = client.get("/audit/checkpoints").json()["checkpoints"]
     proof = [bytes.fromhex(h) for h in cps[1]["consistency_from_previous"]["proof"]]
     assert verify_consistency(4, 7, log.root(4), log.root(7), proof)
