@@ -10,11 +10,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eth_account import Account  # noqa: E402
-from web3 import Web3  # noqa: E402
+from eth_account import Account
+from web3 import Web3
 
-from contracts import Ledger, Role, deploy  # noqa: E402
-from ganache.launcher import DEV_KEYS, LocalChain  # noqa: E402
+from contracts import Ledger, Role, deploy
+from ganache.launcher import DEV_KEYS, LocalChain
 
 LIFECYCLE_TARGET = 700_000
 ANCHOR_TARGET = 60_000
@@ -67,7 +67,9 @@ def run(kind: str) -> dict:
             steps["approveBatch (3 signatures)"] = jobs.approve_batch(relayer, job_id, sigs).gas_used
             program = jobs.terms(job_id).program_hash
             for i, node in enumerate((n1, n2, n3)):
-                steps[f"attest (node {i})"] = jobs.attest(node, job_id, h("inputs"), program, h(f"out{i}")).gas_used
+                steps[f"attest (node {i})"] = jobs.attest(
+                    node, job_id, h("inputs"), program, h(f"out{i}")
+                ).gas_used
             for who, acct in (("owner 1", p1), ("owner 2", p2), ("algorithm owner", algo)):
                 steps[f"withdraw ({who})"] = jobs.withdraw(acct).gas_used
             for i, node in enumerate((n1, n2, n3)):
@@ -97,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     anchors = result["notary_anchor"]
     print(f"{'Notary.anchor (first, then steady state)':44} {', '.join(f'{g:,}' for g in anchors)}")
     steady = anchors[1:]
-    print(f"{'Notary.anchor steady-state mean':44} {sum(steady) // len(steady):>9,}  (target {ANCHOR_TARGET:,})")
+    print(
+        f"{'Notary.anchor steady-state mean':44} {sum(steady) // len(steady):>9,}  (target {ANCHOR_TARGET:,})"
+    )
     labels = ["first job of new participants", "second job, same participants"]
     print(f"\n{'lifecycle step':44} {labels[0]:>30} {labels[1]:>30}")
     for step in result["lifecycles"][0]:
@@ -106,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'TOTAL':44}" + "".join(f"{t:>31,}" for t in totals))
     for label, total in zip(labels, totals, strict=True):
         verdict = "within" if total <= LIFECYCLE_TARGET else "OVER"
-        print(f"{label}: {total:,} gas = {total / LIFECYCLE_TARGET:.2f} x the {LIFECYCLE_TARGET:,} target ({verdict})")
+        print(
+            f"{label}: {total:,} gas = {total / LIFECYCLE_TARGET:.2f} x the "
+            f"{LIFECYCLE_TARGET:,} target ({verdict})"
+        )
     return 0
 
 
