@@ -50,7 +50,24 @@ def _job_usage(job: str, trail: list[dict[str, Any]]) -> dict[str, Any]:
         "requested_at": trail[0]["time_iso"] if trail else None,
         "status": trail[-1]["kind"] if trail else None,
         "result_hash": first("result_hash"),
-        "entries": trail,
+        "seqs": [e["seq"] for e in trail],
+    }
+
+
+def _use_record(entry: dict[str, Any], job: dict[str, Any] | None) -> dict[str, Any]:
+    """One job.* entry naming the dataset, with buyer and algorithm taken from its job's whole trail."""
+    payload = entry.get("payload") if isinstance(entry.get("payload"), dict) else {}
+    return {
+        "seq": entry["seq"],
+        "time": entry["time"],
+        "time_iso": entry["time_iso"],
+        "kind": entry["kind"],
+        "actor": entry["actor"],
+        "jobs": [s for s in entry["subjects"] if s.startswith("job:")],
+        "algorithm": payload.get("algorithm") or (job or {}).get("algorithm"),
+        "buyer": payload.get("buyer") or (job or {}).get("buyer"),
+        "result_hash": payload.get("result_hash"),
+        "inclusion": entry.get("inclusion"),
     }
 
 
@@ -113,14 +130,17 @@ def make_audit_router(
     @router.get("/datasets/{dataset_id}/usage")
     def dataset_usage(dataset_id: int) -> Any:
         cps = log.checkpoints()
-        jobs: list[str] = []
-        for e in log.entries(subject=f"dataset:{dataset_id}", kind="job.*", limit=None):
-            jobs.extend(s for s in e.subjects if s.startswith("job:") and s not in jobs)
-        uses = []
-        for job in jobs:
-            trail = [proved_entry(log, e, cps) for e in log.entries(subject=job, kind="job.*", limit=None)]
-            uses.append(_job_usage(job, trail))
-        return {"dataset": dataset_id, "uses": uses}
+        naming = [
+            proved_entry(log, e, cps)
+            for e in log.entries(subject=f"dataset:{dataset_id}", kind="job.*", limit=None)
+        ]
+        jobs: dict[str, dict[str, Any]] = {}
+        for e in naming:
+            for job in (s for s in e["subjects"] if s.startswith("job:") and s not in jobs):
+                trail = [x.to_json() for x in log.entries(subject=job, kind="job.*", limit=None)]
+                jobs[job] = _job_usage(job, trail)
+        uses = [_use_record(e, next((jobs[j] for j in e["subjects"] if j in jobs), None)) for e in naming]
+        return {"dataset": dataset_id, "uses": uses, "jobs": list(jobs.values())}
 
     @router.get("/checkpoints")
     def checkpoints() -> Any:

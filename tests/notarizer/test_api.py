@@ -85,14 +85,22 @@ def test_job_trail_dataset_usage_and_checkpoints(setup) -> None:
     assert [e["seq"] for e in trail["entries"]] == [1, 8]
     assert trail["entries"][0]["inclusion"]["tx_hash"] == "0x" + "01" * 32  # the checkpoint that covered it
     assert client.get("/audit/jobs/77/trail").status_code == 404
-    uses = client.get("/audit/datasets/3/usage").json()["uses"]
-    assert [(u["job"], u["algorithm"], u["status"]) for u in uses] == [
-        ("job:1", "mean", "job.requested"),
-        ("job:2", "mean", "job.completed"),
-        ("job:3", "mean", "job.requested"),
+    usage = client.get("/audit/datasets/3/usage").json()
+    assert [(u["seq"], u["jobs"], u["algorithm"], u["kind"]) for u in usage["uses"]] == [
+        (0, ["job:1"], "mean", "job.requested"),
+        (1, ["job:2"], "mean", "job.requested"),
+        (2, ["job:3"], "mean", "job.requested"),
+        (8, ["job:2"], "mean", "job.completed"),
     ]
-    assert uses[1]["result_hash"] == "ab" and uses[1]["buyer"] == "0x" + "aa" * 20
-    assert [e["seq"] for e in uses[1]["entries"]] == [1, 8]
+    assert usage["uses"][-1]["result_hash"] == "ab" and usage["uses"][-1]["buyer"] == "0x" + "aa" * 20
+    assert usage["uses"][0]["inclusion"]["checkpoint"] == 0
+    job2 = usage["jobs"][1]
+    assert (job2["job"], job2["status"], job2["seqs"], job2["algorithm"]) == (
+        "job:2",
+        "job.completed",
+        [1, 8],
+        "mean",
+    )
     cps = client.get("/audit/checkpoints").json()["checkpoints"]
     proof = [bytes.fromhex(h) for h in cps[1]["consistency_from_previous"]["proof"]]
     assert verify_consistency(4, 7, log.root(4), log.root(7), proof)
