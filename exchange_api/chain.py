@@ -121,7 +121,7 @@ class ChainGateway:
         if not raw or raw[0] >= 0x7F:
             raise BadRequest("only typed (EIP-2718, e.g. EIP-1559) transactions are relayed")
         try:
-            tx = TypedTransaction.from_bytes(raw).as_dict()
+            tx = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
             sender = Account.recover_transaction(raw)
         except Exception as exc:
             raise BadRequest(f"raw_tx is not a valid signed transaction: {exc}") from None

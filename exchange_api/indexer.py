@@ -88,11 +88,13 @@ class Indexer:
         session.execute(delete(IndexedBlock.__table__).where(IndexedBlock.__table__.c.number > keep_through))
         for table in DERIVED_TABLES:
             session.execute(delete(table))
-        events = session.exec(
-            select(ChainEvent).order_by(ChainEvent.block_number, ChainEvent.log_index)
-        ).all()
+        events = (
+            session.execute(select(ChainEvent).order_by(ChainEvent.block_number, ChainEvent.log_index))
+            .scalars()
+            .all()
+        )
         for ev in events:
-            self.applier.apply(session, ev[0] if isinstance(ev, tuple) else ev)
+            self.applier.apply(session, ev)
         stored = session.get(IndexedBlock, keep_through)
         state.last_block = keep_through
         state.last_hash = stored.hash if stored else ""

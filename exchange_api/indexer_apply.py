@@ -268,7 +268,8 @@ class EventApplier:
                 inputs_digest=_hex(a.get("inputsDigest")),
                 program_hash=_hex(a.get("programHash")),
                 output_share_hash=_hex(a.get("outputShareHash")),
-                output_cid=str(a.get("outputCid", "")),
+                node_index=int(a.get("nodeIndex", 0)),
+                receipt_hash=_hex(a.get("receiptHash")),
                 tx_hash=ev.tx_hash,
                 block_number=ev.block_number,
             )

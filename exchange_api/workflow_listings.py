@@ -48,8 +48,11 @@ def _need_blob(ctx: AppContext, cid: str, what: str) -> None:
 
 
 def _owned(session: Session, kind: str, listing_id: int, member: Any) -> Listing:
-    row = session.exec(select(Listing).where(Listing.kind == kind, Listing.listing_id == listing_id)).first()
-    row = row[0] if isinstance(row, tuple) else row
+    row = (
+        session.execute(select(Listing).where(Listing.kind == kind, Listing.listing_id == listing_id))
+        .scalars()
+        .first()
+    )
     if row is None:
         raise NotFound(f"no {kind} listing with id {listing_id}")
     if row.owner != member.address:

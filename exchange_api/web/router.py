@@ -48,16 +48,16 @@ def _security_headers(rpc_url: str = "") -> dict[str, str]:
     return {**_HEADERS, "Content-Security-Policy": _CSP.format(rpc=origin)}
 
 
-def chain_config() -> tuple[str, str]:
-    """(RPC URL, Notary address) the audit view checks checkpoints against; "" where not configured yet."""
+def chain_config() -> tuple[str, dict[str, str]]:
+    """(RPC URL, contract addresses by name) the pages read the chain with; {} before a deployment exists."""
     settings = get_settings()
-    notary = ""
+    addresses: dict[str, str] = {}
     try:
         data = json.loads(settings.resolved_deployment_file.read_text(encoding="utf-8"))
-        notary = str(data.get("addresses", {}).get("Notary", ""))
+        addresses = {str(k): str(v) for k, v in data.get("addresses", {}).items()}
     except (OSError, ValueError, AttributeError):
-        pass  # no deployment yet: the audit view says the on-chain check is unavailable
-    return settings.rpc_url, notary
+        pass  # no deployment yet: the pages say the on-chain check is unavailable
+    return settings.rpc_url, addresses
 
 
 class StaticPathError(ValueError):
@@ -72,9 +72,18 @@ def resolve_static(path: str) -> Path:
     return candidate
 
 
-def render_shell(api_base: str, prefix: str, rpc_url: str = "", notary: str = "") -> str:
+def render_shell(
+    api_base: str, prefix: str, rpc_url: str = "", contracts: dict[str, str] | None = None
+) -> str:
     """The one HTML page of the console; the ES modules route between views on the client."""
-    values = {"API_BASE": api_base, "PREFIX": prefix, "RPC_URL": rpc_url, "NOTARY": notary}
+    contracts = contracts or {}
+    values = {
+        "API_BASE": api_base,
+        "PREFIX": prefix,
+        "RPC_URL": rpc_url,
+        "NOTARY": contracts.get("Notary", ""),
+        "CONTRACTS": json.dumps(contracts, sort_keys=True),
+    }
     page = SHELL_FILE.read_text(encoding="utf-8")
     for key, value in values.items():
         page = page.replace("{{" + key + "}}", html.escape(value, quote=True))
@@ -104,8 +113,8 @@ def make_console_router(api_base: str = "/v1", prefix: str = CONSOLE_PREFIX) -> 
 
     @router.get("/{page:path}")
     def console_page(page: str) -> HTMLResponse:
-        rpc_url, notary = chain_config()
-        shell = render_shell(api_base, prefix, rpc_url, notary)
+        rpc_url, contracts = chain_config()
+        shell = render_shell(api_base, prefix, rpc_url, contracts)
         return HTMLResponse(shell, headers=_security_headers(rpc_url))
 
     return router

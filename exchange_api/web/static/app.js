@@ -23,11 +23,16 @@ export function link(path, ...children) {
   return h("a", { href: `${PREFIX}/${path}`, "data-nav": true }, ...children);
 }
 
+let noticeTimer = null;
+
 export function notify(message, kind = "info") {
   const el = document.getElementById("notice");
+  clearTimeout(noticeTimer);
   el.textContent = message;
   el.className = `notice notice-${kind}`;
   el.hidden = !message;
+  // Good news fades; errors stay until the next action replaces them.
+  if (kind === "ok") noticeTimer = setTimeout(() => { el.hidden = true; }, 4000);
 }
 
 export function navigate(path) {

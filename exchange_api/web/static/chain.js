@@ -73,3 +73,35 @@ export class ChainReader {
     return null;
   }
 }
+
+const LISTED_TOPICS = {
+  dataset: "0x" + bytesToHex(keccak256(utf8("DatasetListed(uint256,address,(string,bytes32,uint256,uint32,uint40,uint32))"))),
+  algorithm: "0x" + bytesToHex(keccak256(utf8(
+    "AlgorithmListed(uint256,address,string,string,bytes32,string,uint256,bytes32,uint32)"))),
+};
+
+/** Contract addresses the server put in the page (from its deployment file), by contract name. */
+export function contracts() {
+  try {
+    return JSON.parse(document.body.dataset.contracts || "{}");
+  } catch {
+    return {};
+  }
+}
+
+/** A reader for the page's configured chain, or null when the page has no RPC URL or Notary address. */
+export function pageChain() {
+  const { rpcUrl } = document.body.dataset;
+  const notary = contracts().Notary || document.body.dataset.notary;
+  return rpcUrl ? new ChainReader(rpcUrl, notary || "") : null;
+}
+
+/** The listing event of `kind` #id in `block` on the Market: {txHash, owner, block}, or null. */
+export async function findListingEvent(reader, market, kind, id, block) {
+  const at = `0x${Number(block).toString(16)}`;
+  const logs = await reader.call("eth_getLogs", [{ address: market, fromBlock: at, toBlock: at,
+    topics: [LISTED_TOPICS[kind], `0x${word(id)}`] }]);
+  if (!logs || !logs.length) return null;
+  const log = logs[0];
+  return { txHash: log.transactionHash, owner: `0x${log.topics[2].slice(-40)}`, block: Number(BigInt(log.blockNumber)) };
+}

@@ -10,9 +10,13 @@ const pick = (obj, ...keys) => {
   return undefined;
 };
 
+const POLICY_KEY = /cohort|approved|allowed|buyers|algorithms|purpose|retention/i;
+
 export function listing(x, kind) {
   const chain = pick(x, "chain", "onchain", "on_chain") || {};
-  const policy = pick(x, "policy", "extra.policy") || {};
+  const extra = x.extra || {};
+  const policy = pick(x, "policy", "extra.policy")
+    || Object.fromEntries(Object.entries(extra).filter(([k]) => POLICY_KEY.test(k)));
   return {
     raw: x,
     kind: pick(x, "kind") || kind,

@@ -65,7 +65,8 @@ export async function verifyCheckpoints(checkpoints, chain) {
         }
       }
     }
-    const verdict = { index, treeSize, root, txHash: cp.tx_hash, block: cp.block_number, time: cp.anchored_at,
+    const opt = (v) => (v === null || v === undefined ? null : num(v));
+    const verdict = { index, treeSize, root, txHash: cp.tx_hash, block: opt(cp.block_number), time: opt(cp.anchored_at),
       onchain, ok: problems.length === 0 && onchain !== false, problems };
     verdicts.push(verdict);
     previous = verdict;

@@ -1,7 +1,8 @@
 // One listing: schema, price, usage against its limit, policy, and its on-chain record.
 
 import { api } from "../api.js";
-import { dl, emptyState, formatTime, formatWei, h, hexCode, table } from "../dom.js";
+import { contracts, findListingEvent, pageChain } from "../chain.js";
+import { badge, dl, emptyState, formatTime, formatWei, h, hexCode, table } from "../dom.js";
 import { listing } from "../model.js";
 import { usageMeter } from "./catalog.js";
 
@@ -21,9 +22,38 @@ function schemaView(columns) {
       h("td", {}, c.description || ""))));
 }
 
+/** The listing's record read from the chain itself: its listing transaction, found by id and block. */
+async function onchainRecord(l, box) {
+  const market = contracts().Market;
+  const reader = pageChain();
+  const facts = (tx, note) => dl([["Market contract", hexCode(market, 8)], ["Listing transaction", tx],
+    ["Block", l.block ?? "—"], ["Metadata CID", hexCode(l.metadataCid, 10)],
+    [l.kind === "algorithm" ? "Code hash" : "Share manifest commitment", hexCode(l.manifestHash, 10)],
+    note ? ["Check", note] : null]);
+  if (!market || !reader || !l.block) {
+    box.append(facts(hexCode(l.txHash, 10), badge("warn", "the page cannot reach the chain to check this record")));
+    return;
+  }
+  try {
+    const ev = await findListingEvent(reader, market, l.kind, l.id, l.block);
+    if (!ev) {
+      box.append(facts("—", badge("bad", `no ${l.kind} #${l.id} listing event in block ${l.block}`)));
+    } else if (l.owner && ev.owner.toLowerCase() !== String(l.owner).toLowerCase()) {
+      box.append(facts(hexCode(ev.txHash, 10), badge("bad", `the chain names owner ${ev.owner}`)));
+    } else {
+      box.append(facts(h("span", { id: "listing-tx" }, hexCode(ev.txHash, 10)),
+        badge("ok", "listing event found on-chain")));
+    }
+  } catch (err) {
+    box.append(facts(hexCode(l.txHash, 10), badge("warn", err.message)));
+  }
+}
+
 export async function render(main, [plural, id], { link }) {
   const kind = plural === "algorithms" ? "algorithm" : "dataset";
   const l = listing(await api(`/catalog/${plural}/${id}`, { auth: false }), kind);
+  const chainBox = h("section", { "aria-labelledby": "h-chain", id: "onchain" },
+    h("h2", { id: "h-chain" }, "On-chain record"));
   main.append(
     h("p", { class: "crumbs" }, link("", "Catalog"), " / ", kind === "algorithm" ? "Algorithm" : "Dataset", ` #${l.id}`),
     h("h1", {}, l.title),
@@ -35,11 +65,9 @@ export async function render(main, [plural, id], { link }) {
     kind === "dataset" ? h("section", { "aria-labelledby": "h-schema" }, h("h2", { id: "h-schema" }, "Schema"),
       schemaView(l.columns)) : null,
     h("section", { "aria-labelledby": "h-policy" }, h("h2", { id: "h-policy" }, "Policy"), policyView(l.policy)),
-    h("section", { "aria-labelledby": "h-chain", id: "onchain" }, h("h2", { id: "h-chain" }, "On-chain record"),
-      dl([["Contract", hexCode(l.contract, 8)], ["Transaction", hexCode(l.txHash, 10)],
-        ["Block", l.block ?? "—"], ["Metadata CID", hexCode(l.metadataCid, 10)],
-        [kind === "algorithm" ? "Code hash" : "Share manifest commitment", hexCode(l.manifestHash, 10)]])),
+    chainBox,
     kind === "dataset" ? h("p", {}, link(`audit/datasets/${l.id}`, "Metered usage of this dataset (regulator view)"))
       : null,
   );
+  await onchainRecord(l, chainBox);
 }

@@ -2,16 +2,15 @@
 
 import { api } from "../api.js";
 import { badge, formatTime, h, hexCode, table } from "../dom.js";
-import { RawNumber } from "../canonical.js";
+import { canonicalJson } from "../canonical.js";
 import { verifyEntries } from "../verify.js";
 import { entryBadge, gate, loadCheckpoints } from "./auditlib.js";
 
-const plain = (v) => JSON.stringify(v, (_k, x) => (x instanceof RawNumber ? Number(x.text) : x));
-
 function payloadSummary(payload) {
   if (payload === null || payload === undefined) return h("span", { class: "muted" }, "withheld");
-  const text = plain(payload);
-  return h("code", { title: text }, text.length > 90 ? `${text.slice(0, 90)}…` : text);
+  // Shown exactly as hashed: canonical JSON with the server's own spelling of numbers.
+  const text = canonicalJson(payload);
+  return h("code", { class: "payload", title: text }, text.length > 90 ? `${text.slice(0, 90)}…` : text);
 }
 
 export async function render(main, [jobId], { session, link }) {
@@ -29,13 +28,15 @@ export async function render(main, [jobId], { session, link }) {
       bad.map((r) => `#${r.seq} (${r.kind})`).join(", "))
     : pending.length ? badge("warn", `${results.length - pending.length} entries proved; ${pending.length} not yet anchored`)
       : badge("ok", `All ${results.length} entries proved against anchored checkpoints`);
-  main.append(h("p", { class: "summary", id: "trail-summary", role: "status" }, summary),
-    bad.length ? h("div", { class: "error", role: "alert", id: "trail-alert" }, h("p", {}, h("strong", {},
-      "Tampered entries: "), bad.map((r) => `#${r.seq} ${r.kind} — ${r.problems.join("; ")}`).join(" · "))) : null);
+  main.append(h("p", { class: "summary", id: "trail-summary", role: "status" }, summary));
+  if (bad.length) {
+    main.append(h("div", { class: "error", role: "alert", id: "trail-alert" }, h("p", {}, h("strong", {},
+      "Tampered entries: "), bad.map((r) => `#${r.seq} ${r.kind} — ${r.problems.join("; ")}`).join(" · "))));
+  }
   main.append(table(`Entries naming job:${jobId}, in log order`,
     ["Seq", "Time", "Kind", "Actor", "Payload", "Checkpoint", "Verification"],
     results.map((r) => h("tr", { "data-state": r.state, "data-seq": r.seq },
-      h("td", {}, `#${r.seq}`), h("td", {}, formatTime(r.time)), h("td", {}, h("code", {}, r.kind)),
+      h("td", {}, `#${r.seq}`), h("td", {}, formatTime(r.time)), h("td", {}, h("code", { class: "nowrap" }, r.kind)),
       h("td", {}, hexCode(r.actor, 4)), h("td", {}, payloadSummary(r.payload)),
       h("td", {}, r.checkpoint === null ? "—" : `#${r.checkpoint}`),
       h("td", {}, entryBadge(r), r.problems.length && r.state !== "pending"

@@ -61,7 +61,7 @@ export async function render(main, [datasetId], { session, link }) {
         uses.map((u) => {
           const r = verdict.get(u.seq);
           return h("tr", { "data-state": r ? r.state : "bad", "data-seq": u.seq },
-            h("td", {}, `#${u.seq}`), h("td", {}, formatTime(u.time)), h("td", {}, h("code", {}, u.kind)),
+            h("td", {}, `#${u.seq}`), h("td", {}, formatTime(u.time)), h("td", {}, h("code", { class: "nowrap" }, u.kind)),
             h("td", {}, (u.jobs || []).map((j) => link(`audit/jobs/${j.slice(4)}`, j))),
             h("td", {}, u.buyer ? h("code", {}, u.buyer) : "—"),
             h("td", {}, r ? entryBadge(r) : badge("bad", "Entry missing from the log")));

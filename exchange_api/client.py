@@ -1,0 +1,389 @@
+"""Python client SDK of the exchange API: sign-in, blobs, catalog, listings, jobs, approvals, nodes.
+
+Transactions are built by the API, signed here with the member's own key (it never leaves the
+client), and relayed by the API. Every write carries an Idempotency-Key, so a retry after a network
+error cannot act twice.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from eth_account.messages import encode_defunct, encode_typed_data
+from eth_account.signers.local import LocalAccount
+
+from dx_core.cid import cid_for_bytes
+
+
+class ExchangeError(Exception):
+    """An API error: `status`, and the RFC 9457 `problem` document (its `detail` is the message)."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        super().__init__(f"{status} {problem.get('title', '')}: {problem.get('detail', '')}")
+
+    @property
+    def contract_error(self) -> str | None:
+        """The custom error name when the chain reverted (e.g. 'UsageLimitReached')."""
+        err = self.problem.get("contract_error")
+        return err.get("name") if isinstance(err, dict) else None
+
+
+def _siwe_message(domain: str, address: str, nonce: str, chain_id: int, ttl: timedelta) -> str:
+    now = datetime.now(UTC)
+    iso = lambda t: t.isoformat(timespec="seconds").replace("+00:00", "Z")  # noqa: E731
+    return (
+        f"{domain} wants you to sign in with your Ethereum account:\n{address}\n\nSign in to the exchange\n\n"
+        f"URI: http://{domain}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\nIssued At: {iso(now)}\n"
+        f"Expiration Time: {iso(now + ttl)}"
+    )
+
+
+class ExchangeClient:
+    """One member's session with the exchange API (`account` may be None for public reads)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        account: LocalAccount | None = None,
+        *,
+        timeout: float = 120.0,
+        retries: int = 2,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.account = account
+        self.retries = retries
+        self.http = http or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        self.token: str | None = None
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ExchangeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------------------------------
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """Send one request; writes get an Idempotency-Key and are retried on transport errors."""
+        hdrs = self._headers(headers)
+        write = method in ("POST", "PUT", "PATCH", "DELETE")
+        if write and not path.startswith("/v1/blobs"):
+            hdrs.setdefault("Idempotency-Key", uuid.uuid4().hex)
+        attempt = 0
+        while True:
+            try:
+                resp = self.http.request(
+                    method, path, json=json_body, content=content, params=params, headers=hdrs
+                )
+                break
+            except httpx.TransportError:
+                attempt += 1
+                if attempt > self.retries:
+                    raise
+                time.sleep(0.5 * attempt)
+        if resp.status_code >= 400:
+            try:
+                problem = resp.json()
+            except ValueError:
+                problem = {"title": resp.reason_phrase, "detail": resp.text}
+            raise ExchangeError(resp.status_code, problem)
+        if raw:
+            return resp
+        return resp.json() if resp.content else None
+
+    def _need_account(self) -> LocalAccount:
+        if self.account is None:
+            raise ValueError("this call signs with the member's key: create the client with account=...")
+        return self.account
+
+    # -- auth ------------------------------------------------------------------------------------------
+
+    def login(self, ttl: timedelta = timedelta(minutes=15)) -> str:
+        """Sign in with Ethereum; stores and returns the bearer token."""
+        account = self._need_account()
+        n = self.request("GET", "/v1/auth/nonce")
+        text = _siwe_message(n["domain"], account.address, n["nonce"], n["chain_id"], ttl)
+        signature = account.sign_message(encode_defunct(text=text)).signature.to_0x_hex()
+        self.token = self.request(
+            "POST", "/v1/auth/login", json_body={"message": text, "signature": signature}
+        )["access_token"]
+        return self.token
+
+    def me(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/auth/me")
+
+    # -- blobs -----------------------------------------------------------------------------------------
+
+    def put_blob(self, data: bytes, check: bool = True) -> str:
+        headers = {"X-Expected-CID": cid_for_bytes(data)} if check else {}
+        return self.request("PUT", "/v1/blobs", content=data, headers=headers)["cid"]
+
+    def get_blob(self, cid: str) -> bytes:
+        return self.request("GET", f"/v1/blobs/{cid}", raw=True).content
+
+    def has_blob(self, cid: str) -> bool:
+        return self.http.head(f"/v1/blobs/{cid}").status_code == 200
+
+    # -- catalog ---------------------------------------------------------------------------------------
+
+    def search_datasets(self, **filters: Any) -> dict[str, Any]:
+        """Filters: q, owner, tag, column (lists allowed), min_price, max_price, status, sort, page, page_size."""
+        return self.request("GET", "/v1/catalog/datasets", params=filters)
+
+    def search_algorithms(self, **filters: Any) -> dict[str, Any]:
+        return self.request("GET", "/v1/catalog/algorithms", params=filters)
+
+    def dataset(self, dataset_id: int) -> dict[str, Any]:
+        return self.request("GET", f"/v1/catalog/datasets/{dataset_id}")
+
+    def algorithm(self, algorithm_id: int) -> dict[str, Any]:
+        return self.request("GET", f"/v1/catalog/algorithms/{algorithm_id}")
+
+    # -- transactions ----------------------------------------------------------------------------------
+
+    def sign(self, unsigned: dict[str, Any]) -> str:
+        tx = {k: v for k, v in unsigned.items() if k != "from"}
+        return self._need_account().sign_transaction(tx).raw_transaction.to_0x_hex()
+
+    def relay(self, raw_tx: str) -> dict[str, Any]:
+        return self.request("POST", "/v1/tx/relay", json_body={"raw_tx": raw_tx})
+
+    def sign_and_relay(self, built: dict[str, Any]) -> dict[str, Any]:
+        return self.relay(self.sign(built["tx"]))
+
+    def track(self, tx_hash: str) -> dict[str, Any]:
+        return self.request("POST", "/v1/tx/track", json_body={"tx_hash": tx_hash})
+
+    def tx_status(self, tx_hash: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/tx/{tx_hash}")
+
+    @staticmethod
+    def _event_arg(tx: dict[str, Any], event: str, arg: str) -> Any:
+        for ev in tx["events"]:
+            if ev["event"] == event:
+                return ev["args"][arg]
+        raise ValueError(f"no {event} event in tx {tx['tx_hash']}: {[e['event'] for e in tx['events']]}")
+
+    # -- sellers and algorithm providers ---------------------------------------------------------------
+
+    def publish_dataset(
+        self,
+        metadata: dict[str, Any],
+        manifest: bytes,
+        price_wei: int,
+        max_uses: int = 0,
+        expires_at: int = 0,
+        min_cohort_size: int = 0,
+    ) -> int:
+        """Upload the metadata document and the share manifest, list the dataset on-chain; returns its id."""
+        import hashlib
+
+        metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
+        self.put_blob(manifest)
+        body = {
+            "metadata_cid": metadata_cid,
+            "manifest_hash": "0x" + hashlib.sha256(manifest).hexdigest(),
+            "price_wei": price_wei,
+            "max_uses": max_uses,
+            "expires_at": expires_at,
+            "min_cohort_size": min_cohort_size,
+        }
+        tx = self.sign_and_relay(self.request("POST", "/v1/listings/datasets/build", json_body=body))
+        return int(self._event_arg(tx, "DatasetListed", "id"))
+
+    def update_dataset(
+        self,
+        dataset_id: int,
+        metadata: dict[str, Any],
+        manifest: bytes,
+        price_wei: int,
+        max_uses: int = 0,
+        expires_at: int = 0,
+        min_cohort_size: int = 0,
+    ) -> dict[str, Any]:
+        import hashlib
+
+        metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
+        self.put_blob(manifest)
+        body = {
+            "metadata_cid": metadata_cid,
+            "manifest_hash": "0x" + hashlib.sha256(manifest).hexdigest(),
+            "price_wei": price_wei,
+            "max_uses": max_uses,
+            "expires_at": expires_at,
+            "min_cohort_size": min_cohort_size,
+        }
+        return self.sign_and_relay(
+            self.request("POST", f"/v1/listings/datasets/{dataset_id}/build-update", json_body=body)
+        )
+
+    def delist_dataset(self, dataset_id: int) -> dict[str, Any]:
+        return self.sign_and_relay(self.request("POST", f"/v1/listings/datasets/{dataset_id}/build-delist"))
+
+    def publish_algorithm(
+        self,
+        metadata: dict[str, Any],
+        name: str,
+        version: str,
+        code_hash: bytes,
+        price_wei: int,
+        secret_params_hash: bytes = b"\0" * 32,
+        max_uses: int = 0,
+    ) -> int:
+        metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
+        body = {
+            "name": name,
+            "version": version,
+            "code_hash": "0x" + code_hash.hex(),
+            "metadata_cid": metadata_cid,
+            "price_wei": price_wei,
+            "secret_params_hash": "0x" + secret_params_hash.hex(),
+            "max_uses": max_uses,
+        }
+        tx = self.sign_and_relay(self.request("POST", "/v1/listings/algorithms/build", json_body=body))
+        return int(self._event_arg(tx, "AlgorithmListed", "id"))
+
+    def update_algorithm(
+        self,
+        algorithm_id: int,
+        metadata: dict[str, Any],
+        price_wei: int,
+        secret_params_hash: bytes = b"\0" * 32,
+        max_uses: int = 0,
+    ) -> dict[str, Any]:
+        metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
+        body = {
+            "metadata_cid": metadata_cid,
+            "price_wei": price_wei,
+            "secret_params_hash": "0x" + secret_params_hash.hex(),
+            "max_uses": max_uses,
+        }
+        return self.sign_and_relay(
+            self.request("POST", f"/v1/listings/algorithms/{algorithm_id}/build-update", json_body=body)
+        )
+
+    def delist_algorithm(self, algorithm_id: int) -> dict[str, Any]:
+        return self.sign_and_relay(
+            self.request("POST", f"/v1/listings/algorithms/{algorithm_id}/build-delist")
+        )
+
+    def my_requests(self, status: str | None = None) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/me/requests", params={"status": status} if status else None)
+
+    def my_usage(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/me/usage")
+
+    # -- buyers ----------------------------------------------------------------------------------------
+
+    def request_job(
+        self,
+        dataset_ids: list[int],
+        algorithm_id: int,
+        params_hash: bytes,
+        program_hash: bytes,
+        result_key: bytes,
+        deadline: int,
+        result_receiver: str | None = None,
+    ) -> int:
+        """Request a compute job (the escrow is in the built tx's value); returns the job id."""
+        body = {
+            "dataset_ids": dataset_ids,
+            "algorithm_id": algorithm_id,
+            "params_hash": "0x" + params_hash.hex(),
+            "program_hash": "0x" + program_hash.hex(),
+            "result_key": "0x" + result_key.hex(),
+            "deadline": deadline,
+            "result_receiver": result_receiver,
+        }
+        tx = self.sign_and_relay(self.request("POST", "/v1/jobs/build", json_body=body))
+        return int(self._event_arg(tx, "JobRequested", "jobId"))
+
+    def jobs(self, status: str | None = None) -> list[dict[str, Any]]:
+        return self.request("GET", "/v1/jobs", params={"status": status} if status else None)
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        return self.request("GET", f"/v1/jobs/{job_id}")
+
+    def job_results(self, job_id: int) -> list[dict[str, Any]]:
+        return self.request("GET", f"/v1/jobs/{job_id}/results")
+
+    def wait_for_job(self, job_id: int, statuses: set[str], timeout: float = 120.0) -> dict[str, Any]:
+        """Poll until the job reaches one of `statuses` (raises TimeoutError naming the last status)."""
+        end = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            if time.monotonic() > end:
+                raise TimeoutError(f"job {job_id} is still {job['status']} after {timeout}s")
+            time.sleep(0.5)
+
+    # -- owners' approvals -----------------------------------------------------------------------------
+
+    def _signed_decision(self, job_id: int, decision: str, nonce: int | None, deadline: int | None) -> dict:
+        account = self._need_account()
+        nonce = secrets.randbits(128) if nonce is None else nonce
+        deadline = int(time.time()) + 3600 if deadline is None else deadline
+        typed = self.request(
+            "GET",
+            f"/v1/jobs/{job_id}/typed-data",
+            params={"nonce": nonce, "deadline": deadline, "decision": decision},
+        )
+        signature = account.sign_message(encode_typed_data(full_message=typed)).signature.to_0x_hex()
+        return {"owner": account.address, "signature": signature, "nonce": nonce, "deadline": deadline}
+
+    def approve_job(
+        self, job_id: int, nonce: int | None = None, deadline: int | None = None
+    ) -> dict[str, Any]:
+        """Sign the job's EIP-712 Approval locally and submit it (the API relays once all owners approved)."""
+        return self.submit_approval(job_id, self._signed_decision(job_id, "approve", nonce, deadline))
+
+    def submit_approval(self, job_id: int, signed: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"/v1/jobs/{job_id}/approvals", json_body=signed)
+
+    def decline_job(
+        self, job_id: int, nonce: int | None = None, deadline: int | None = None
+    ) -> dict[str, Any]:
+        signed = self._signed_decision(job_id, "decline", nonce, deadline)
+        return self.request("POST", f"/v1/jobs/{job_id}/declines", json_body=signed)
+
+    # -- compute nodes ---------------------------------------------------------------------------------
+
+    def poll_jobs(self, after: int = 0, wait: float = 0.0, limit: int = 20) -> dict[str, Any]:
+        return self.request("GET", "/v1/nodes/jobs", params={"after": after, "wait": wait, "limit": limit})
+
+    def post_attestation(self, raw_tx: str | None = None, tx_hash: str | None = None) -> dict[str, Any]:
+        return self.request(
+            "POST", "/v1/nodes/attestations", json_body={"raw_tx": raw_tx, "tx_hash": tx_hash}
+        )
+
+    def health(self) -> dict[str, Any]:
+        resp = self.http.get("/health")
+        return resp.json()

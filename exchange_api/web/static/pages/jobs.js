@@ -1,0 +1,34 @@
+// Buyer view: my compute contracts and where each one stands.
+
+import { api } from "../api.js";
+import { badge, emptyState, formatWei, h, table } from "../dom.js";
+import { gate } from "./auditlib.js";
+
+export const STATUS_BADGE = {
+  requested: ["pending", "Awaiting approvals"], authorized: ["info", "Authorized, computing"],
+  completed: ["ok", "Completed"], disputed: ["bad", "Disputed"], declined: ["bad", "Declined"],
+  refunded: ["warn", "Refunded"],
+};
+
+export function statusBadge(status) {
+  const [state, label] = STATUS_BADGE[status] || ["info", status];
+  return badge(state, label);
+}
+
+export async function render(main, _params, { session, link }) {
+  if (!gate(main, session, "My jobs", "Sign in with your buyer wallet to follow your compute contracts.")) return;
+  main.append(h("h1", {}, "My jobs"));
+  const jobs = await api("/jobs");
+  if (!jobs.length) {
+    main.append(emptyState("You have not requested a compute contract yet.",
+      "Pick a dataset and an algorithm in the catalog, then request a job with the dx command line."));
+    return;
+  }
+  main.append(table("Compute contracts, newest first", ["Job", "Status", "Datasets", "Algorithm", "Escrow", "Results"],
+    jobs.map((j) => h("tr", { "data-job": j.id },
+      h("td", {}, link(`jobs/${j.id}`, `Job ${j.id}`)), h("td", {}, statusBadge(j.status)),
+      h("td", {}, j.dataset_ids.map((d) => `#${d}`).join(", ")), h("td", {}, `#${j.algorithm_id}`),
+      h("td", {}, formatWei(j.escrow_wei)),
+      h("td", {}, `${j.attestations.filter((a) => a.kind === "result").length} of 3 shares attested`))),
+    { id: "jobs" }));
+}
