@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
 @dataset_app.command("publish")
 def publish(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, enterprise_id column.")],
-    schema: Annotated[str, typer.Option("--schema", help="Columns to publish, comma-separated.")],
+    schema: Annotated[str, typer.Option("--schema", help="Columns: name[:dtype[:role]],...")],
     price: Price = 0,
     max_uses: MaxUses = 10,
     title: Annotated[str | None, typer.Option("--title", help="Catalog title (default: file name).")] = None,
@@ -37,14 +37,14 @@ def publish(
 
     No plaintext row leaves this machine: only sealed shares and the manifest commitment do.
 
-    [bold]Example:[/]  dx dataset publish tax.csv --schema revenue,tax_paid --price 1000 --max-uses 5
+    [bold]Example:[/]  dx dataset publish tax.csv --schema enterprise_id,revenue,tax_paid --max-uses 5
     """
     from dx import actions
 
-    columns = [c.strip() for c in schema.split(",") if c.strip()]
-    result = actions.publish_dataset(acting, file, columns, price, max_uses, title or file.stem)
+    result = actions.publish_dataset(acting, file, schema, price, max_uses, title or file.stem)
     output.emit(result, lambda: output.console.print(
-        f"listed dataset [bold]#{result['dataset_id']}[/] ({result['rows']} rows: {', '.join(columns)})"))
+        f"listed dataset [bold]#{result['dataset_id']}[/] ({result['rows']} rows: "
+        f"{', '.join(result['columns'])})"))
 
 
 @dataset_app.command("list")

@@ -1,0 +1,217 @@
+"""Buyer actions: search, request a job (spec + program hash), follow it, fetch and reconstruct the result."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dx import context, identities, output
+from dx.components import require
+from dx.errors import InputError, RemoteError, StackError, VerificationError
+
+TERMINAL = {"completed", "settled", "declined", "refunded", "disputed"}
+NODE_DONE = {"succeeded", "failed", "refused"}
+
+
+def search_catalog(acting: str, query: str) -> list[dict]:
+    client = context.client(acting)
+    q = {"q": query} if query else {}
+    datasets = client.search_datasets(page_size=100, **q)["items"]
+    return datasets + client.search_algorithms(page_size=100, **q)["items"]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` items; VALUE is JSON when it parses (numbers, lists, objects), else a string."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param {item!r} is not KEY=VALUE", hint="e.g. -p min_cohort=5")
+        out[key] = _parse_value(value)
+    return out
+
+
+def parse_input(item: str) -> tuple[str, str, str, list[str] | None]:
+    """`NAME=SOURCE[.ARRAY][:COL,COL]` -> (name, source, array, columns); SOURCE is a dataset id or
+    `model` (the algorithm listing's secret model); ARRAY defaults to features (datasets)."""
+    name, sep, rest = item.partition("=")
+    if not sep or not name or not rest:
+        raise InputError(f"--dataset {item!r} is not NAME=ID[.ARRAY][:COLUMNS]",
+                         hint="e.g. -d data_0=3:revenue")
+    source_array, _, cols = rest.partition(":")
+    source, _, array = source_array.partition(".")
+    if source != "model" and not source.isdigit():
+        raise InputError(f"--dataset {item!r}: {source!r} is neither a dataset id nor `model`")
+    default_array = "features" if source != "model" else ""
+    return name, source, array or default_array, (cols.split(",") if cols else None)
+
+
+def _manifest(client, manifest_hash_hex: str):
+    from dx_core.cid import cid_from_digest
+    from mpc_compute.manifest import Manifest
+
+    digest = bytes.fromhex(manifest_hash_hex.removeprefix("0x"))
+    return Manifest.from_bytes(client.get_blob(cid_from_digest(digest)), digest)
+
+
+def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str], receiver: str | None,
+                deadline_s: int = 3600) -> dict:
+    """Build the job spec from the listings' manifests, compute the program hash, request the job."""
+    job_spec = require("mpc_compute.job_spec")
+    client = context.client(acting)
+    if algorithm.isdigit():
+        alg_listing = client.algorithm(int(algorithm))
+    else:
+        found = [a for a in client.search_algorithms(q=algorithm, page_size=100)["items"]
+                 if a.get("extra", {}).get("algorithm") == algorithm or a.get("title") == algorithm]
+        if not found:
+            raise InputError(f"no algorithm listing named {algorithm!r}", hint="see `dx catalog search`")
+        alg_listing = found[0]
+    alg_name = alg_listing.get("extra", {}).get("algorithm") or alg_listing["title"]
+    alg = require("mpc_compute.algorithms").ALGORITHMS[alg_name]
+    manifests, job_inputs, dataset_ids = {}, [], []
+    for item in inputs:
+        name, source, array, cols = parse_input(item)
+        if source == "model":
+            listing_id, kind = alg_listing["id"], "model"
+            mhash = alg_listing["extra"].get("secret_params_hash") or _secret_hash(alg_listing)
+        else:
+            listing = client.dataset(int(source))
+            listing_id, kind, mhash = listing["id"], "dataset", listing["manifest_hash"]
+            if listing_id not in dataset_ids:
+                dataset_ids.append(listing_id)
+        manifest = _manifest(client, mhash)
+        manifests[mhash.removeprefix("0x")] = manifest
+        array = array or manifest.arrays[0].name
+        job_inputs.append(job_spec.JobInput(name, kind, listing_id, mhash.removeprefix("0x"), array,
+                                            tuple(cols) if cols else None))
+    who = receiver or acting
+    receiver_info = identities.info(who)
+    algorithms = require("mpc_compute.algorithms")
+
+    def make_spec(outputs: tuple[str, ...]):
+        return job_spec.JobSpec(alg.name, alg.version, tuple(job_inputs), outputs, receiver_info.address,
+                                receiver_info.x25519_public, parse_params(params))
+
+    try:  # the outputs depend on the parameters: ask the compiler, then check the whole spec as nodes will
+        shapes = job_spec.input_shapes(make_spec(()), manifests)
+        outputs = tuple(algorithms.compile_program(alg.name, shapes, parse_params(params)).output_names)
+        spec = make_spec(outputs)
+        program = job_spec.compile_for(spec, manifests)
+    except (job_spec.JobSpecError, algorithms.AlgorithmError) as exc:
+        raise InputError(f"the job does not fit the listings: {exc}") from None
+    client.put_blob(spec.to_bytes())
+    job_id = client.request_job(dataset_ids, int(alg_listing["id"]), spec.digest(), program.program_hash,
+                                bytes.fromhex(receiver_info.x25519_public), int(time.time()) + deadline_s,
+                                receiver_info.address)
+    return {"job_id": job_id, "algorithm": alg.name, "datasets": dataset_ids, "receiver": who,
+            "params_hash": "0x" + spec.digest().hex(), "program_hash": "0x" + program.program_hash.hex()}
+
+
+def _secret_hash(alg_listing: dict) -> str:
+    ledger_alg = context.ledger().market.algorithm(int(alg_listing["id"]))
+    value = getattr(ledger_alg, "secret_params_hash", b"")
+    if not value or set(bytes(value)) == {0}:
+        raise InputError(f"algorithm listing {alg_listing['id']} has no secret model")
+    return bytes(value).hex()
+
+
+def node_states(job_id: int) -> list[dict | None]:
+    """Each node's view of the job (stage timeline), from its control API; None where it has none."""
+    cfg = context.stack_config()
+    out = []
+    for i in range(3):
+        try:
+            r = httpx.get(f"http://127.0.0.1:{cfg.node_base_port + i}/jobs/{job_id}", timeout=5)
+            out.append(r.json() if r.status_code == 200 else None)
+        except httpx.HTTPError:
+            out.append(None)
+    return out
+
+
+def job_status(acting: str, job_id: int) -> dict:
+    job = context.client(acting).job(job_id)
+    nodes = node_states(job_id)
+    job["nodes"] = [{"index": i, "status": n["status"] if n else "idle",
+                     "stage": n["timeline"][-1]["stage"] if n and n["timeline"] else None,
+                     "error": n.get("error") if n else None} for i, n in enumerate(nodes)]
+    return job
+
+
+def _finished(job: dict) -> bool:
+    if job["status"] in {"declined", "refunded", "disputed"}:
+        return True
+    results = [a for a in job.get("attestations", []) if a["kind"] == "result"]
+    nodes_done = all(n["status"] in NODE_DONE for n in job["nodes"])
+    return job["status"] in TERMINAL and (len(results) == 3 or nodes_done)
+
+
+def watch_job(acting: str, job_id: int, timeout: float = 900.0) -> dict:
+    """Follow the job live (status + each node's stage) until it is done, declined or failed."""
+    from rich.live import Live
+
+    end = time.monotonic() + timeout
+    with Live(console=output.err_console if output.json_mode() else output.console, transient=True) as live:
+        while True:
+            job = job_status(acting, job_id)
+            nodes = "  ".join(f"node{n['index']}: {n['stage'] or n['status']}" for n in job["nodes"])
+            live.update(f"job #{job_id} [bold]{job['status']}[/]   {nodes}")
+            failed = [n for n in job["nodes"] if n["status"] in {"failed", "refused"}]
+            settled_nodes = len(failed) + sum(n["status"] == "succeeded" for n in job["nodes"])
+            if _finished(job) or (failed and settled_nodes == 3):
+                return job
+            if time.monotonic() > end:
+                raise StackError(f"job {job_id} is still {job['status']} after {timeout:.0f}s ({nodes})",
+                                 hint="check the nodes with `dx logs node-0`")
+            time.sleep(0.5)
+
+
+def _signed_attestations(job_id: int) -> list:
+    from mpc_compute.node.attest import attestation_from_dict
+
+    atts = []
+    for i, state in enumerate(node_states(job_id)):
+        if not state or not state.get("attestation"):
+            raise RemoteError(f"node {i} has no attestation for job {job_id} yet",
+                              hint=f"follow the job with `dx job status {job_id} --watch`")
+        atts.append(attestation_from_dict(state["attestation"]))
+    return atts
+
+
+def reconstruct(acting: str, job_id: int) -> dict[str, Any]:
+    """The job's outputs, reconstructed by the result receiver after checking every share."""
+    from mpc_compute.node.blob_source import HttpBlobStore
+    from mpc_compute.output_client import ResultError, fetch_result
+
+    job = context.client(acting).job(job_id)
+    atts = _signed_attestations(job_id)
+    onchain = {a["node_index"]: a["output_share_hash"].removeprefix("0x")
+               for a in job.get("attestations", []) if a["kind"] == "result"}
+    for a in atts:  # the signed statements must say what the nodes attested on-chain
+        if a.node_index in onchain and onchain[a.node_index] != a.output_share_hash.removeprefix("0x"):
+            raise VerificationError(f"node {a.node_index}'s signed attestation differs from its on-chain one")
+    ident = identities.load(acting)
+    try:
+        return fetch_result(job_id, atts, ident.x25519, HttpBlobStore(context.api_url()),
+                            expected_addresses=context.cluster_addresses(),
+                            expected_program_hash=bytes.fromhex(job["program_hash"].removeprefix("0x")))
+    except ResultError as exc:
+        raise VerificationError(f"the result of job {job_id} does not check out: {exc}") from None
+
+
+def fetch_result(acting: str, job_id: int, out: Path) -> dict:
+    result = reconstruct(acting, job_id)
+    doc = {name: value.tolist() for name, value in result.items()}
+    Path(out).write_text(json.dumps({"job_id": job_id, "outputs": doc}, indent=1) + "\n")
+    return {"job_id": job_id, "file": str(out), "outputs": {k: list(v.shape) for k, v in result.items()}}

@@ -1,0 +1,156 @@
+"""Seller and algorithm-provider actions: share + seal + list datasets and models, decide on jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dx import context, identities, output
+from dx.components import require
+from dx.errors import InputError, RemoteError
+
+ID_COLUMN = "enterprise_id"
+
+
+def parse_schema(spec: str) -> list[Any]:
+    """`name[:dtype[:role]]` items, comma-separated. Defaults: float64 feature; enterprise_id is text:id.
+
+    Example: `enterprise_id,revenue,tax_paid,defaulted:int64:label`.
+    """
+    from mpc_compute.manifest import Column, ManifestError
+
+    columns = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        name, *rest = item.split(":")
+        default = ("text", "id") if name == ID_COLUMN else ("float64", "feature")
+        dtype = rest[0] if rest else default[0]
+        role = rest[1] if len(rest) > 1 else default[1]
+        try:
+            columns.append(Column(name, dtype, role))
+        except ManifestError as exc:
+            raise InputError(f"--schema item {item!r}: {exc}", hint="use name[:dtype[:role]]") from None
+    if not columns:
+        raise InputError("--schema names no column", hint="e.g. --schema enterprise_id,revenue,tax_paid")
+    return columns
+
+
+def _wait_listed(fetch, listing_id: int, timeout: float = 30.0) -> dict:
+    """The catalog entry once the exchange's indexer has seen the listing transaction."""
+    from exchange_api.client import ExchangeError
+
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return fetch(listing_id)
+        except ExchangeError as exc:
+            if exc.status != 404 or time.monotonic() > end:
+                raise
+        time.sleep(0.3)
+
+
+def publish_dataset(acting: str, file: Path, schema: str, price: int, max_uses: int, title: str,
+                    description: str = "", tags: list[str] | None = None) -> dict:
+    """Validate, secret-share and seal `file` for the cluster's nodes, upload, list it on-chain."""
+    input_client = require("mpc_compute.input_client")
+    columns = parse_schema(schema)
+    client = context.client(acting)
+    try:
+        shared = input_client.share_dataset(Path(file), columns, context.cluster_keys(),
+                                            context.blob_store(acting), progress=not output.json_mode())
+    except input_client.InputValidationError as exc:
+        raise InputError(f"{Path(file).name}: {exc}", hint="fix the file or the --schema") from None
+    metadata = {"title": title, "description": description, "tags": tags or [],
+                "columns": [{"name": c.name, "dtype": c.dtype, "role": c.role} for c in columns],
+                "rows": shared.manifest.rows, "manifest_cid": shared.manifest_cid,
+                "publisher": identities.info(acting).name}
+    dataset_id = client.publish_dataset(metadata, shared.manifest_bytes, price, max_uses)
+    listing = _wait_listed(client.dataset, dataset_id)
+    return {"dataset_id": dataset_id, "title": title, "rows": shared.manifest.rows,
+            "columns": [c.name for c in columns], "manifest_hash": "0x" + shared.manifest_hash.hex(),
+            "manifest_cid": shared.manifest_cid, "price_wei": price, "max_uses": max_uses,
+            "status": listing.get("status")}
+
+
+def list_datasets(acting: str, mine: bool) -> list[dict]:
+    client = context.client(acting)
+    filters = {"owner": client.account.address} if mine else {}
+    return client.search_datasets(page_size=100, **filters)["items"]
+
+
+def show_dataset(acting: str, dataset_id: int) -> dict:
+    return context.client(acting).dataset(dataset_id)
+
+
+def delist_dataset(acting: str, dataset_id: int) -> dict:
+    tx = context.client(acting).delist_dataset(dataset_id)
+    return {"dataset_id": dataset_id, "tx_hash": tx.get("tx_hash"), "status": tx.get("status")}
+
+
+def load_model(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """A model JSON (`weights`, `bias`, optional `features`/`name`) as parameter arrays + public info."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        params = {"weights": np.asarray(doc["weights"], dtype=np.float64),
+                  "bias": np.asarray([doc["bias"]], dtype=np.float64).reshape(-1)}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path} is not a model JSON with weights and bias: {exc}",
+                         hint="expected {\"weights\": [...], \"bias\": b, \"features\": [...]}") from None
+    return params, {"features": doc.get("features", []), "model": doc.get("name", Path(path).stem)}
+
+
+def publish_algorithm(acting: str, algorithm: str, model: Path | None, price: int, max_uses: int,
+                      title: str | None = None) -> dict:
+    """List a library algorithm; with `model`, its parameters are secret-shared as the listing's secret."""
+    algorithms = require("mpc_compute.algorithms")
+    alg = algorithms.ALGORITHMS.get(algorithm)
+    if alg is None:
+        raise InputError(f"no algorithm {algorithm!r} in the library",
+                         hint="one of: " + ", ".join(sorted(algorithms.ALGORITHMS)))
+    client = context.client(acting)
+    metadata: dict[str, Any] = {"title": title or f"{alg.name} {alg.version}", "description": alg.description,
+                                "tags": ["algorithm", alg.name], "algorithm": alg.name,
+                                "outputs": list(alg.outputs)}
+    secret_hash = b"\0" * 32
+    if model is not None:
+        params, public = load_model(model)
+        shared = require("mpc_compute.input_client").share_model(params, context.cluster_keys(),
+                                                                  context.blob_store(acting))
+        client.put_blob(shared.manifest_bytes)
+        secret_hash = shared.manifest_hash
+        metadata.update({"model_manifest_cid": shared.manifest_cid, **public})
+        metadata["title"] = title or f"{public['model']} ({alg.name})"
+    algorithm_id = client.publish_algorithm(metadata, alg.name, alg.version, alg.code_hash, price,
+                                            secret_hash, max_uses)
+    _wait_listed(client.algorithm, algorithm_id)
+    return {"algorithm_id": algorithm_id, "algorithm": alg.name, "version": alg.version,
+            "secret_params_hash": "0x" + secret_hash.hex(), "title": metadata["title"]}
+
+
+def list_algorithms(acting: str) -> list[dict]:
+    return context.client(acting).search_algorithms(page_size=100)["items"]
+
+
+def pending_requests(acting: str) -> list[dict]:
+    return context.client(acting).my_requests(status="requested")
+
+
+def decide(acting: str, job_id: int, approve: bool) -> dict:
+    """Sign the job's EIP-712 approval or decline locally; the exchange relays it."""
+    from exchange_api.client import ExchangeError
+
+    client = context.client(acting)
+    try:
+        res = client.approve_job(job_id) if approve else client.decline_job(job_id)
+    except ExchangeError as exc:
+        raise RemoteError(f"the exchange refused the {'approval' if approve else 'decline'} of job "
+                          f"{job_id}: {exc.problem.get('detail', exc)}") from None
+    job = res.get("job", {})
+    return {"job_id": job_id, "decision": "approve" if approve else "decline", "status": job.get("status"),
+            "waiting_for": res.get("waiting_for", []),
+            "relayed_tx": (res.get("relayed") or {}).get("tx_hash")}
