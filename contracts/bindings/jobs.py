@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import event_abi_to_log_topic, to_checksum_address
+from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
 from web3 import Web3
 
 from contracts import eip712
@@ -19,6 +20,14 @@ def _h(value: bytes, field: str) -> bytes:
     if len(value) != 32:
         raise ValueError(f"{field} must be 32 bytes, got {len(value)}")
     return bytes(value)
+
+
+TERMS_ABI_TYPE = "(uint256[],uint256,address[],uint256[],uint256,bytes32,bytes32,address,bytes32)"
+
+
+def terms_hash(terms: JobTerms) -> bytes:
+    """keccak256(abi.encode(terms)), as ComputeJobs stores it."""
+    return keccak(abi_encode([TERMS_ABI_TYPE], [terms.as_tuple()]))
 
 
 def terms_from_event(args: dict[str, Any]) -> JobTerms:
@@ -43,7 +52,7 @@ class JobsBinding(ContractBinding):
 
     def __init__(self, w3: Web3, address: str, sender: TxSender) -> None:
         super().__init__(w3, address, sender)
-        self._terms: dict[int, tuple[JobTerms, int]] = {}
+        self._terms: dict[int, tuple[bytes, JobTerms, int]] = {}
         events = {e["name"]: e for e in self.abi if e["type"] == "event"}
         self._requested_topic = event_abi_to_log_topic(events["JobRequested"])
         self._attested_topic = event_abi_to_log_topic(events["JobAttested"])
@@ -248,8 +257,11 @@ class JobsBinding(ContractBinding):
         return self._terms_and_block(job_id)[0]
 
     def _terms_and_block(self, job_id: int) -> tuple[JobTerms, int]:
-        if job_id in self._terms:
-            return self._terms[job_id]
+        # Keyed by the stored hash too: a job id can be reused after a chain reorg or evm_revert.
+        stored = bytes(self._read("termsHash", job_id))
+        cached = self._terms.get(job_id)
+        if cached is not None and cached[0] == stored:
+            return cached[1], cached[2]
         logs = self.w3.eth.get_logs(
             {
                 "address": self.address,
@@ -258,13 +270,18 @@ class JobsBinding(ContractBinding):
                 "topics": [self._requested_topic, job_id.to_bytes(32, "big")],
             }
         )
-        decoded = [self._sender.decoder.decode(log) for log in logs] if self._sender.decoder else []
-        decoded = [d for d in decoded if d is not None]
-        if not decoded:
-            raise LedgerError(f"no JobRequested event for job {job_id} on ComputeJobs at {self.address}")
-        result = (terms_from_event(decoded[0].args), decoded[0].block_number)
-        self._terms[job_id] = result
-        return result
+        decoder = self._sender.decoder
+        for log in reversed(logs):
+            event = decoder.decode(log) if decoder else None
+            if event is None:
+                continue
+            terms = terms_from_event(event.args)
+            if terms_hash(terms) == stored:
+                self._terms[job_id] = (stored, terms, event.block_number)
+                return terms, event.block_number
+        raise LedgerError(
+            f"no JobRequested event matching the stored terms of job {job_id} at {self.address}"
+        )
 
     def job(self, job_id: int) -> Job | None:
         """The job (stored state plus its terms), or None when no job has this id."""
