@@ -11,6 +11,21 @@ from web3 import Web3
 
 from contracts.artifacts import abi as artifact_abi
 
+# The ComputeJobs events that must each have a log entry (and every entry citing one must match it).
+# JobApproved is not among them: approvals are logged as approval.signature entries by the API.
+JOB_EVENTS = frozenset(
+    {
+        "JobRequested",
+        "JobDeclined",
+        "JobAuthorized",
+        "JobAttested",
+        "JobCompleted",
+        "JobDisputed",
+        "DestructionAttested",
+        "JobRefunded",
+    }
+)
+
 
 @dataclass(frozen=True)
 class ChainCheckpoint:
@@ -59,16 +74,17 @@ class ChainView:
         self,
         address: str,
         contract_name: str = "ComputeJobs",
-        with_arg: str = "jobId",
+        names: frozenset[str] | None = None,
         from_block: int = 0,
         chunk: int = 10_000,
     ) -> list[ChainEvent]:
-        """Events of contract `contract_name` at `address` that carry an argument `with_arg`, decoded."""
+        """Events of contract `contract_name` at `address` (those in `names`, default JOB_EVENTS), decoded."""
+        names = JOB_EVENTS if names is None else names
         contract = self.w3.eth.contract(address=to_checksum_address(address), abi=artifact_abi(contract_name))
         by_topic = {
             event_abi_to_log_topic(e): e["name"]
             for e in contract.abi
-            if e["type"] == "event" and any(i["name"] == with_arg for i in e["inputs"])
+            if e["type"] == "event" and e["name"] in names
         }
         out: list[ChainEvent] = []
         last = self.w3.eth.block_number

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from notarizer.chainview import ChainCheckpoint, ChainEvent, ChainView
+from notarizer.chainview import JOB_EVENTS, ChainCheckpoint, ChainEvent, ChainView
 from notarizer.entry import InvalidEntry, Kind, LogEntry, payload_digest
 from notarizer.proofs import MemoryTree, leaf_hash, verify_consistency
 
@@ -253,6 +253,21 @@ def _checkpoint_notes(
             )
 
 
+def chain_reference(payload: Any) -> dict[str, Any] | None:
+    """The chain event a payload cites: {"event", "tx_hash", "log_index"} under "chain_event" (see
+    notarizer.entry.chain_event_ref) or, as the exchange's indexer writes them, at the payload's top level."""
+    if not isinstance(payload, dict):
+        return None
+    ref = payload.get("chain_event") if isinstance(payload.get("chain_event"), dict) else payload
+    if all(k in ref for k in ("event", "tx_hash", "log_index")):
+        try:
+            int(ref["log_index"])
+        except (TypeError, ValueError):
+            return None
+        return ref
+    return None
+
+
 def _chain_events(
     by_seq: dict[int, LogEntry],
     events: list[ChainEvent],
@@ -261,8 +276,8 @@ def _chain_events(
 ) -> None:
     refs: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
     for seq, e in by_seq.items():
-        ref = e.payload.get("chain_event") if isinstance(e.payload, dict) else None
-        if isinstance(ref, dict) and "tx_hash" in ref and "log_index" in ref:
+        ref = chain_reference(e.payload)
+        if ref is not None:
             refs[(str(ref["tx_hash"]).lower(), int(ref["log_index"]))] = (seq, ref)
     seen = set()
     for ev in events:
@@ -299,7 +314,7 @@ def _chain_events(
     for key, (seq, ref) in refs.items():
         if key in seen:
             continue
-        if str(ref.get("event", "")).startswith("Job") or (log_exists is not None and not log_exists(*key)):
+        if ref.get("event") in JOB_EVENTS or (log_exists is not None and not log_exists(*key)):
             findings.append(
                 Finding(
                     "phantom-reference",
