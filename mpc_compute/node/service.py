@@ -122,9 +122,7 @@ class NodeService:
             record = self.authorization.authorize(state.job_id, claim)
             state.stage("authorized")
             order = self._prepare(state, record)
-            report = self._execute(order)
-            for name, at in report.get("timeline", []):
-                state.stage(name, at=at)
+            report = self._execute(order, state)
             if not report.get("ok"):
                 state.error = report.get("error", "worker failed without a report")
                 state.status = "refused" if report.get("kind") == "refused" else "failed"
@@ -213,7 +211,7 @@ class NodeService:
             tls=self.config.tls,
         )
 
-    def _execute(self, order: WorkOrder) -> dict:
+    def _execute(self, order: WorkOrder, state: JobState) -> dict:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=worker_main, args=(child,), name=f"dx-worker-{order.job_id}", daemon=True)
@@ -221,13 +219,19 @@ class NodeService:
         child.close()
         try:
             parent.send(order)
-            if not parent.poll(self.config.job_timeout_s):
-                return {
-                    "ok": False,
-                    "kind": "failed",
-                    "error": f"worker gave no answer within {self.config.job_timeout_s:.0f}s; killed",
-                }
-            return parent.recv()
+            deadline = time.monotonic() + self.config.job_timeout_s
+            while True:
+                if not parent.poll(max(0.0, deadline - time.monotonic())):
+                    limit = self.config.job_timeout_s
+                    return {
+                        "ok": False,
+                        "kind": "failed",
+                        "error": f"worker gave no answer within {limit:.0f}s",
+                    }
+                message = parent.recv()
+                if message[0] == "report":
+                    return message[1]
+                state.stage(message[1], at=message[2])
         except (EOFError, BrokenPipeError, ConnectionResetError):
             proc.join(5)
             return {

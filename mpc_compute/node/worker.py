@@ -141,17 +141,23 @@ def pack_and_seal(order: WorkOrder, outputs: dict[str, bytes], held: list) -> by
     return seal(packed, order.receiver_key, result_context(order.job_id, order.index))
 
 
-def execute(order: WorkOrder) -> dict:
-    """Run one attempt; returns a result dict (never raises: errors are reported as data)."""
+def execute(order: WorkOrder, notify=lambda stage, at: None) -> dict:
+    """Run one attempt; returns a result dict (never raises: errors are reported as data).
+
+    `notify(stage, time)` is called as each stage ends, so the node's job status is live.
+    """
     from mpc_compute.node.blob_source import open_blob_source
     from mpc_compute.party import run_party
 
     held: list = []
-    timeline: list[tuple[str, float]] = []
-    report: dict = {"ok": False, "timeline": timeline}
+    report: dict = {"ok": False}
+
+    def stage(name: str) -> None:
+        notify(name, time.time())
+
     try:
         inputs = open_inputs(order, held)
-        timeline.append(("shares_verified", time.time()))
+        stage("shares_verified")
         outputs = run_party(
             order.index,
             order.addresses,
@@ -164,10 +170,10 @@ def execute(order: WorkOrder) -> dict:
             link_id=f"dx-job-{order.job_id}",
         )
         held.extend(outputs.values())
-        timeline.append(("computed", time.time()))
+        stage("computed")
         sealed = pack_and_seal(order, outputs, held)
         cid = open_blob_source(order.blobs).put(sealed)
-        timeline.append(("output_sealed", time.time()))
+        stage("output_sealed")
         report.update(ok=True, output_cid=cid, output_share_hash=hashlib.sha256(sealed).hexdigest())
     except ShareCheckError as exc:
         report.update(error=str(exc), kind="refused")
@@ -183,7 +189,7 @@ def execute(order: WorkOrder) -> dict:
         for buf in held:
             wipe(buf)
         held.clear()
-        timeline.append(("destroyed", time.time()))
+        stage("destroyed")
     return report
 
 
@@ -191,7 +197,7 @@ def worker_main(conn) -> None:
     """Entry point of the spawned process: read one WorkOrder from the pipe, send back the report."""
     order = conn.recv()
     try:
-        conn.send(execute(order))
+        conn.send(("report", execute(order, lambda name, at: conn.send(("stage", name, at)))))
     finally:
         wipe(order.x25519_private)
         conn.close()
