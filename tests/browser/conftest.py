@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from web3 import Web3
 
 from contracts import Ledger
+from contracts.types import Role
 from dx_core.settings import Settings
 from exchange_api.db import make_engine
 from exchange_api.web import make_console_router
@@ -164,8 +165,11 @@ def console_stack(  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def page_for(chromium, console_stack):  # type: ignore[no-untyped-def]
-    """`page_for(account)`: a fresh browser context whose test wallet holds `account`."""
+def page_for(chromium, console_stack, request):  # type: ignore[no-untyped-def]
+    """`page_for(account)`: a fresh browser context whose test wallet holds `account`.
+
+    At teardown each page's last state is saved as screenshots/last-<test>-<n>.png, for failures.
+    """
     contexts = []
 
     def make(account: LocalAccount | None = None, width: int = 1280, height: int = 900):  # type: ignore[no-untyped-def]
@@ -183,7 +187,12 @@ def page_for(chromium, console_stack):  # type: ignore[no-untyped-def]
         return page, wallet
 
     yield make
-    for context in contexts:
+    for n, context in enumerate(contexts):
+        for page in context.pages:
+            try:
+                shoot(page, f"last-{request.node.name}-{n}")
+            except Exception:
+                pass  # a page that cannot be drawn must not hide the test's own result
         context.close()
 
 
@@ -193,3 +202,46 @@ def shoot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@dataclass
+class Cast:
+    """The members the browser scenarios act as, admitted on the session chain's Registry."""
+
+    seller: LocalAccount
+    algo_owner: LocalAccount
+    buyer: LocalAccount
+    regulator: LocalAccount
+    nodes: list[LocalAccount]
+
+
+@pytest.fixture(scope="session")
+def cast(console_stack, dev_accounts, operator) -> Cast:  # type: ignore[no-untyped-def]
+    """Admit (or extend the roles of) the scenario's members, and register the compute cluster if none is."""
+    reg = console_stack.ledger.registry
+    c = Cast(seller=dev_accounts[1], algo_owner=dev_accounts[2], buyer=dev_accounts[3],
+             regulator=dev_accounts[6], nodes=dev_accounts[10:13])
+    wanted = [(c.seller, Role.PROVIDER), (c.algo_owner, Role.ALGORITHM_PROVIDER), (c.buyer, Role.BUYER),
+              (c.regulator, Role.REGULATOR), *((n, Role.COMPUTE_NODE) for n in c.nodes)]
+    for account, role in wanted:
+        member = reg.member(account.address)
+        if member is None:
+            reg.admit(operator, account.address, role, os.urandom(32), "")
+        elif not member.roles & role:
+            reg.set_roles(operator, account.address, int(member.roles | role))
+    if reg.cluster() is None:
+        reg.register_cluster(operator, [n.address for n in c.nodes], "", Web3.keccak(text="spu-config"),
+                             10**14)
+    return c
+
+
+def wait_for(what: str, check, timeout: float = 20.0, every: float = 0.2):  # type: ignore[no-untyped-def]
+    """Poll `check()` until it returns something truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)

@@ -50,8 +50,9 @@ def test_catalog_search_filter_and_listing_page(page_for, console_stack, seeded_
 
     page.get_by_role("searchbox", name="Search").fill("credit")
     page.get_by_role("button", name="Search", exact=True).click()
-    page.locator('[data-listing="dataset:9002"]').wait_for(state="detached")
+    page.get_by_role("heading", name="Datasets (1)").wait_for()
     assert page.locator('[data-listing="dataset:9001"]').count() == 1
+    assert page.locator('[data-listing="dataset:9002"]').count() == 0
     assert page.locator('[data-listing="algorithm:9003"]').count() == 1
 
     page.get_by_role("searchbox", name="Search").fill("no-such-listing-anywhere")
@@ -62,7 +63,9 @@ def test_catalog_search_filter_and_listing_page(page_for, console_stack, seeded_
     page.get_by_label("Tag").fill("telecom")
     page.get_by_label("Show").select_option("datasets")
     page.get_by_role("button", name="Search", exact=True).click()
-    page.locator('[data-listing="dataset:9001"]').wait_for(state="detached")
+    page.get_by_role("heading", name="Datasets (1)").wait_for()
+    assert page.locator('[data-listing="dataset:9001"]').count() == 0
+    assert page.get_by_role("heading", name="Algorithms (1)").count() == 0
     page.get_by_role("link", name="Mobile tower dwell times").click()
     page.get_by_role("heading", name="Mobile tower dwell times", level=1).wait_for()
     assert page.url.endswith("/console/datasets/9002")

@@ -103,3 +103,9 @@ export function table(caption, headers, rows, attrs = {}) {
 export function dl(pairs) {
   return h("dl", { class: "facts" }, pairs.filter(Boolean).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
+
+/** Element.append that skips null, undefined and false (native append would print them as text). */
+export function put(el, ...children) {
+  append(el, children);
+  return el;
+}

@@ -1,7 +1,7 @@
 // Regulator dashboard: anchored checkpoints checked in the browser, alerts, and the way into trails.
 
 import { api, items } from "../api.js";
-import { badge, emptyState, errorState, formatTime, h, hexCode, table } from "../dom.js";
+import { badge, emptyState, errorState, formatTime, h, hexCode, table, put } from "../dom.js";
 import { listing, usagePercent } from "../model.js";
 import { gate, loadCheckpoints, verdictBadge } from "./auditlib.js";
 
@@ -64,13 +64,13 @@ export async function render(main, _params, { session, navigate, link }) {
   if (!gate(main, session, "Regulator dashboard", "The audit trail is open to members with the regulator role.")) {
     return;
   }
-  main.append(h("h1", {}, "Regulator dashboard"), h("p", { class: "lede" },
+  put(main, h("h1", {}, "Regulator dashboard"), h("p", { class: "lede" },
     "Every check below runs in this browser: checkpoint roots are read from the Notary contract, consecutive " +
     "checkpoints are tied by consistency proofs, and trail entries by inclusion proofs (RFC 6962)."));
   const cps = await loadCheckpoints();
   const good = cps.verdicts.filter((v) => v.ok).length;
   const allGood = good === cps.verdicts.length && cps.verdicts.length > 0;
-  main.append(h("section", { "aria-labelledby": "h-status" }, h("h2", { id: "h-status" }, "Status"),
+  put(main, h("section", { "aria-labelledby": "h-status" }, h("h2", { id: "h-status" }, "Status"),
     h("p", { class: "summary", id: "checkpoint-summary" },
       cps.verdicts.length === 0 ? badge("warn", "No checkpoint anchored yet")
         : allGood ? badge("ok", `All ${good} checkpoints verified on-chain and consistent`)
@@ -78,14 +78,14 @@ export async function render(main, _params, { session, navigate, link }) {
       ` Log size ${cps.size}.`)));
   const alertBox = h("section", { "aria-labelledby": "h-alerts" }, h("h2", { id: "h-alerts" }, "Alerts"),
     h("p", { class: "loading" }, "Checking…"));
-  main.append(alertBox, h("section", { "aria-labelledby": "h-lookup" }, h("h2", { id: "h-lookup" }, "Look up"),
+  put(main, alertBox, h("section", { "aria-labelledby": "h-lookup" }, h("h2", { id: "h-lookup" }, "Look up"),
     lookupForm(navigate)));
-  main.append(h("section", { "aria-labelledby": "h-cps" }, h("h2", { id: "h-cps" }, "Anchored checkpoints"),
+  put(main, h("section", { "aria-labelledby": "h-cps" }, h("h2", { id: "h-cps" }, "Anchored checkpoints"),
     cps.verdicts.length ? table("Checkpoints, newest first", ["#", "Tree size", "Root", "Transaction", "Block",
       "Anchored", "Verification"], checkpointRows(cps.verdicts), { id: "checkpoints" })
       : emptyState("No checkpoint has been anchored on-chain yet.", "The notarizer anchors after a batch of entries.")));
   const recent = h("section", { "aria-labelledby": "h-jobs" }, h("h2", { id: "h-jobs" }, "Recent compute contracts"));
-  main.append(recent);
+  put(main, recent);
   try {
     const list = await alerts(cps);
     alertBox.lastChild.replaceWith(list.length ? h("ul", { class: "alerts", id: "alerts" },

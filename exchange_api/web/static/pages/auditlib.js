@@ -2,13 +2,13 @@
 
 import { api } from "../api.js";
 import { ChainReader } from "../chain.js";
-import { badge, h } from "../dom.js";
+import { badge, h, put } from "../dom.js";
 import { verifyCheckpoints } from "../verify.js";
 
 /** A prompt instead of the page when nobody is signed in; returns true when the page may go on. */
 export function gate(main, session, title, why) {
   if (session.token) return true;
-  main.append(h("h1", {}, title), h("div", { class: "empty", role: "note" },
+  put(main, h("h1", {}, title), h("div", { class: "empty", role: "note" },
     h("p", {}, why), h("p", {}, "Use the “Sign in with Ethereum” button at the top of the page.")));
   return false;
 }

@@ -1,7 +1,7 @@
 // Catalog view (public): search and filter dataset and algorithm listings.
 
 import { api, items } from "../api.js";
-import { emptyState, errorState, formatWei, h } from "../dom.js";
+import { emptyState, errorState, formatWei, h, put } from "../dom.js";
 import { listing, usagePercent } from "../model.js";
 
 export function usageMeter(l) {
@@ -48,7 +48,7 @@ export async function render(main, _params, { link }) {
       h("input", { id: "tag", name: "tag", type: "text", value: params.get("tag") || "", placeholder: "e.g. credit" })),
     h("button", { type: "submit", class: "button" }, "Search"));
   const results = h("section", { "aria-labelledby": "results-heading", "aria-live": "polite" });
-  main.append(h("h1", {}, "Catalog"),
+  put(main, h("h1", {}, "Catalog"),
     h("p", { class: "lede" }, "Datasets and algorithms listed on the ledger. Data is never downloaded: buyers " +
       "request a compute contract and the owners approve it."), form, results);
 

@@ -2,7 +2,7 @@
 // settled, and the status of the three result shares.
 
 import { api } from "../api.js";
-import { badge, emptyState, errorState, formatWei, h, hexCode, table } from "../dom.js";
+import { badge, emptyState, errorState, formatWei, h, hexCode, table, put } from "../dom.js";
 import { gate } from "./auditlib.js";
 import { statusBadge } from "./jobs.js";
 
@@ -91,7 +91,7 @@ function finished(job) {
 
 export async function render(main, [jobId], { session, link }) {
   if (!gate(main, session, `Job ${jobId}`, "Sign in with the buyer's wallet to follow this job.")) return;
-  main.append(h("p", { class: "crumbs" }, link("jobs", "My jobs"), ` / Job ${jobId}`), h("h1", {}, `Job ${jobId}`));
+  put(main, h("p", { class: "crumbs" }, link("jobs", "My jobs"), ` / Job ${jobId}`), h("h1", {}, `Job ${jobId}`));
   const head = h("div", { id: "job-head" });
   const live = h("section", { "aria-labelledby": "h-timeline" }, h("h2", { id: "h-timeline" }, "Timeline"));
   const body = h("div", {});
@@ -99,7 +99,7 @@ export async function render(main, [jobId], { session, link }) {
   const shareBody = h("div", {});
   live.append(body);
   sharesBox.append(shareBody);
-  main.append(head, live, sharesBox);
+  put(main, head, live, sharesBox);
   let timer = null;
   let stopped = false;
 

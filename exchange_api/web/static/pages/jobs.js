@@ -1,7 +1,7 @@
 // Buyer view: my compute contracts and where each one stands.
 
 import { api } from "../api.js";
-import { badge, emptyState, formatWei, h, table } from "../dom.js";
+import { badge, emptyState, formatWei, h, table, put } from "../dom.js";
 import { gate } from "./auditlib.js";
 
 export const STATUS_BADGE = {
@@ -17,14 +17,14 @@ export function statusBadge(status) {
 
 export async function render(main, _params, { session, link }) {
   if (!gate(main, session, "My jobs", "Sign in with your buyer wallet to follow your compute contracts.")) return;
-  main.append(h("h1", {}, "My jobs"));
+  put(main, h("h1", {}, "My jobs"));
   const jobs = await api("/jobs");
   if (!jobs.length) {
-    main.append(emptyState("You have not requested a compute contract yet.",
+    put(main, emptyState("You have not requested a compute contract yet.",
       "Pick a dataset and an algorithm in the catalog, then request a job with the dx command line."));
     return;
   }
-  main.append(table("Compute contracts, newest first", ["Job", "Status", "Datasets", "Algorithm", "Escrow", "Results"],
+  put(main, table("Compute contracts, newest first", ["Job", "Status", "Datasets", "Algorithm", "Escrow", "Results"],
     jobs.map((j) => h("tr", { "data-job": j.id },
       h("td", {}, link(`jobs/${j.id}`, `Job ${j.id}`)), h("td", {}, statusBadge(j.status)),
       h("td", {}, j.dataset_ids.map((d) => `#${d}`).join(", ")), h("td", {}, `#${j.algorithm_id}`),

@@ -2,7 +2,7 @@
 
 import { api } from "../api.js";
 import { contracts, findListingEvent, pageChain } from "../chain.js";
-import { badge, dl, emptyState, formatTime, formatWei, h, hexCode, table } from "../dom.js";
+import { badge, dl, emptyState, formatTime, formatWei, h, hexCode, table, put } from "../dom.js";
 import { listing } from "../model.js";
 import { usageMeter } from "./catalog.js";
 
@@ -54,7 +54,7 @@ export async function render(main, [plural, id], { link }) {
   const l = listing(await api(`/catalog/${plural}/${id}`, { auth: false }), kind);
   const chainBox = h("section", { "aria-labelledby": "h-chain", id: "onchain" },
     h("h2", { id: "h-chain" }, "On-chain record"));
-  main.append(
+  put(main, 
     h("p", { class: "crumbs" }, link("", "Catalog"), " / ", kind === "algorithm" ? "Algorithm" : "Dataset", ` #${l.id}`),
     h("h1", {}, l.title),
     l.description ? h("p", { class: "lede" }, l.description) : null,

@@ -1,7 +1,7 @@
 // Seller view: my listings with usage and earnings, and the requests waiting for my signed approval.
 
 import { api } from "../api.js";
-import { badge, emptyState, errorState, formatWei, h, hexCode, table } from "../dom.js";
+import { badge, emptyState, errorState, formatWei, h, hexCode, table, put } from "../dom.js";
 import { signTypedData } from "../wallet.js";
 import { usageMeter } from "./catalog.js";
 import { gate } from "./auditlib.js";
@@ -111,10 +111,10 @@ export async function render(main, _params, { session, link }) {
     return;
   }
   const me = session.address;
-  main.append(h("h1", {}, "Seller"), h("p", { class: "lede" }, "Your listings, what they have earned, and the " +
+  put(main, h("h1", {}, "Seller"), h("p", { class: "lede" }, "Your listings, what they have earned, and the " +
     "compute contracts waiting for your approval."));
   const [usage, requests] = await Promise.all([api("/me/usage"), api("/me/requests", { query: { status: "requested" } })]);
-  main.append(h("section", { "aria-labelledby": "h-mine" }, h("h2", { id: "h-mine" }, "My listings"),
+  put(main, h("section", { "aria-labelledby": "h-mine" }, h("h2", { id: "h-mine" }, "My listings"),
     usage.length ? table("Usage and earnings", ["Listing", "Status", "Usage", "Price per use", "Completed jobs", "Earned"],
       usage.map((u) => h("tr", { "data-listing": `${u.kind}:${u.id}` },
         h("td", {}, link(`${u.kind}s/${u.id}`, u.title || `${u.kind} #${u.id}`)), h("td", {}, u.status),
@@ -123,7 +123,7 @@ export async function render(main, _params, { session, link }) {
       : emptyState("You have no listings yet.", "List a dataset or an algorithm with the dx command line.")));
   const waiting = requests.filter((j) => (j.pending_owners || []).some((o) => o.toLowerCase() === me.toLowerCase()));
   const titles = await titlesFor(waiting);
-  main.append(h("section", { "aria-labelledby": "h-pending" }, h("h2", { id: "h-pending" },
+  put(main, h("section", { "aria-labelledby": "h-pending" }, h("h2", { id: "h-pending" },
     `Requests awaiting your approval (${waiting.length})`),
     waiting.length ? h("ul", { class: "cards", id: "pending" }, await Promise.all(waiting.map((j) => requestCard(j, me, titles, link))))
       : emptyState("No request is waiting for your approval.")));

@@ -1,7 +1,7 @@
 // One job's full audit trail, each entry's inclusion proof checked here against an on-chain root.
 
 import { api } from "../api.js";
-import { badge, formatTime, h, hexCode, table } from "../dom.js";
+import { badge, formatTime, h, hexCode, table, put } from "../dom.js";
 import { canonicalJson } from "../canonical.js";
 import { verifyEntries } from "../verify.js";
 import { entryBadge, gate, loadCheckpoints } from "./auditlib.js";
@@ -17,7 +17,7 @@ export async function render(main, [jobId], { session, link }) {
   if (!gate(main, session, `Job ${jobId} audit trail`, "Job trails are open to members with the regulator role.")) {
     return;
   }
-  main.append(h("p", { class: "crumbs" }, link("audit", "Regulator dashboard"), ` / Job ${jobId}`),
+  put(main, h("p", { class: "crumbs" }, link("audit", "Regulator dashboard"), ` / Job ${jobId}`),
     h("h1", {}, `Job ${jobId} audit trail`));
   const [cps, trail] = await Promise.all([loadCheckpoints(), api(`/audit/jobs/${jobId}/trail`, { exact: true })]);
   const results = await verifyEntries(trail.entries || [], cps.trusted);
@@ -28,12 +28,12 @@ export async function render(main, [jobId], { session, link }) {
       bad.map((r) => `#${r.seq} (${r.kind})`).join(", "))
     : pending.length ? badge("warn", `${results.length - pending.length} entries proved; ${pending.length} not yet anchored`)
       : badge("ok", `All ${results.length} entries proved against anchored checkpoints`);
-  main.append(h("p", { class: "summary", id: "trail-summary", role: "status" }, summary));
+  put(main, h("p", { class: "summary", id: "trail-summary", role: "status" }, summary));
   if (bad.length) {
-    main.append(h("div", { class: "error", role: "alert", id: "trail-alert" }, h("p", {}, h("strong", {},
+    put(main, h("div", { class: "error", role: "alert", id: "trail-alert" }, h("p", {}, h("strong", {},
       "Tampered entries: "), bad.map((r) => `#${r.seq} ${r.kind} — ${r.problems.join("; ")}`).join(" · "))));
   }
-  main.append(table(`Entries naming job:${jobId}, in log order`,
+  put(main, table(`Entries naming job:${jobId}, in log order`,
     ["Seq", "Time", "Kind", "Actor", "Payload", "Checkpoint", "Verification"],
     results.map((r) => h("tr", { "data-state": r.state, "data-seq": r.seq },
       h("td", {}, `#${r.seq}`), h("td", {}, formatTime(r.time)), h("td", {}, h("code", { class: "nowrap" }, r.kind)),

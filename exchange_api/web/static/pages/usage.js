@@ -1,7 +1,7 @@
 // A dataset's metered usage over time, by buyer and by algorithm, each use proved against the chain.
 
 import { api, items } from "../api.js";
-import { badge, emptyState, formatTime, h, table } from "../dom.js";
+import { badge, emptyState, formatTime, h, table, put } from "../dom.js";
 import { bars, usageChart } from "../chart.js";
 import { listing } from "../model.js";
 import { verifyEntries } from "../verify.js";
@@ -14,7 +14,7 @@ export async function render(main, [datasetId], { session, link }) {
   if (!gate(main, session, `Dataset ${datasetId} usage`, "Metered usage is open to members with the regulator role.")) {
     return;
   }
-  main.append(h("p", { class: "crumbs" }, link("audit", "Regulator dashboard"), ` / Dataset ${datasetId}`));
+  put(main, h("p", { class: "crumbs" }, link("audit", "Regulator dashboard"), ` / Dataset ${datasetId}`));
   const [cps, usage, entries, meta] = await Promise.all([
     loadCheckpoints(),
     api(`/audit/datasets/${datasetId}/usage`),
@@ -22,7 +22,7 @@ export async function render(main, [datasetId], { session, link }) {
     api(`/catalog/datasets/${datasetId}`, { auth: false }).catch(() => null),
   ]);
   const l = meta ? listing(meta, "dataset") : null;
-  main.append(h("h1", {}, `Usage of ${l ? l.title : `dataset ${datasetId}`}`));
+  put(main, h("h1", {}, `Usage of ${l ? l.title : `dataset ${datasetId}`}`));
   const uses = usage.uses || [];
   // The usage route carries each record's proof; the leaf fields come from the entries route.
   const bySeq = new Map(items(entries).map((e) => [Number(e.seq.text ?? e.seq), e]));
@@ -40,15 +40,15 @@ export async function render(main, [datasetId], { session, link }) {
     byAlgorithm.set(algo, (byAlgorithm.get(algo) || 0) + 1);
   }
   const bad = proved.filter((r) => r.state === "bad");
-  main.append(h("p", { class: "summary", id: "usage-summary" },
+  put(main, h("p", { class: "summary", id: "usage-summary" },
     bad.length ? badge("bad", `${bad.length} usage entries fail verification: ${bad.map((r) => `#${r.seq}`).join(", ")}`)
       : badge("ok", `${proved.filter((r) => r.state === "ok").length} of ${uses.length} usage entries proved on-chain`),
     ` ${metered.length} metered uses` + (l && l.maxUses ? ` of ${l.maxUses} allowed.` : ".")));
   if (!uses.length) {
-    main.append(emptyState("No compute contract has used this dataset yet."));
+    put(main, emptyState("No compute contract has used this dataset yet."));
     return;
   }
-  main.append(
+  put(main, 
     h("section", { "aria-labelledby": "h-time" }, h("h2", { id: "h-time" }, "Uses over time"),
       usageChart(points, l ? l.maxUses : 0, `Cumulative metered uses of dataset ${datasetId}`)),
     h("div", { class: "cards" },

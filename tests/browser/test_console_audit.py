@@ -1,0 +1,121 @@
+"""Browser: the regulator's dashboard re-verifies checkpoints on-chain and trail proofs in the page itself,
+and names the entry a database tamperer altered."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from sqlalchemy import text
+
+from notarizer.anchorer import Anchorer
+from notarizer.log import TransparencyLog
+from tests.browser.conftest import shoot
+
+pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.api]
+
+JOB = 77
+DATASET = 9101
+READ_PAYLOAD = text("SELECT payload FROM log_entries WHERE seq = :s")
+WRITE_HASH = text("UPDATE log_entries SET payload_hash = :h WHERE seq = :s")
+
+
+@pytest.fixture(scope="module")
+def regulator(cast):  # type: ignore[no-untyped-def]
+    return cast.regulator
+
+
+@pytest.fixture(scope="module")
+def anchored_trail(console_stack, dev_accounts, operator):  # type: ignore[no-untyped-def]
+    """A job's trail written through the notarizer's log into the API's database, anchored twice."""
+    tlog = TransparencyLog(console_stack.engine)
+    anchorer = Anchorer(tlog, console_stack.ledger, operator, every_entries=1, every_seconds=0)
+    buyer, seller = dev_accounts[3].address, dev_accounts[1].address
+    subjects = [f"job:{JOB}", f"dataset:{DATASET}", "algorithm:3"]
+    seqs = {}
+    # A float and an integer beyond 2**53 check that the page hashes numbers as the server spelled them.
+    request = {"buyer": buyer, "algorithm": "algorithm:3", "payment_wei": "5000000000000000",
+               "fee_ratio": 0.025, "big": 2**70}
+    seqs["requested"] = tlog.append("job.requested", buyer, subjects, request).seq
+    anchorer.run_once(force=True)
+    seqs["approval"] = tlog.append("approval.signature", seller, subjects, {"decision": "approve"}).seq
+    seqs["authorized"] = tlog.append("job.authorized", "system", subjects,
+                                     {"buyer": buyer, "algorithm": "algorithm:3", "uses": 1}).seq
+    for node in range(3):
+        tlog.append("node.attestation", dev_accounts[10 + node].address, [f"job:{JOB}"],
+                    {"node": node, "output_share_hash": f"{node:064x}"})
+    tlog.append("job.completed", "system", subjects, {"result_hash": "ab" * 32})
+    tlog.append("job.settled", "system", subjects, {"paid_wei": "5000000000000000"})
+    anchorer.run_once(force=True)
+    return seqs
+
+
+def sign_in(page, url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{url}/console/audit")
+    page.get_by_role("button", name="Sign in with Ethereum").click()
+    page.locator("#signed-in-as").wait_for()
+
+
+def test_dashboard_and_trail_verify_green(page_for, console_stack, regulator, anchored_trail) -> None:  # type: ignore[no-untyped-def]
+    page, _ = page_for(regulator)
+    sign_in(page, console_stack.url)
+    summary = page.locator("#checkpoint-summary")
+    summary.get_by_text("checkpoints verified on-chain").wait_for()
+    page.locator("#alerts").wait_for()
+    rows = page.locator("#checkpoints tbody tr")
+    assert rows.count() >= 2
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.state)") == ["ok"] * rows.count()
+    assert page.locator("#checkpoints .badge-bad").count() == 0
+    shoot(page, "audit-dashboard")
+
+    page.get_by_label("Job trail").fill(str(JOB))
+    page.get_by_role("button", name="Open trail").click()
+    page.locator("#trail-summary").get_by_text("entries proved against anchored checkpoints").wait_for()
+    states = page.locator("#trail tbody tr").evaluate_all("rs => rs.map(r => r.dataset.state)")
+    assert states == ["ok"] * 8
+    assert page.locator("#trail .badge-ok").count() == 8
+    shoot(page, "audit-trail")
+
+    page.goto(f"{console_stack.url}/console/audit/datasets/{DATASET}")
+    page.locator("#usage-summary").get_by_text("usage entries proved on-chain").wait_for()
+    assert page.locator("svg.chart path.line").count() == 1
+    assert page.locator("#usage tbody tr").count() == 4
+    assert page.get_by_role("list", name="Uses by buyer").inner_text().split()[-1] == "1"
+    shoot(page, "audit-usage")
+    assert page.js_errors == []
+
+
+def test_tampered_entry_is_named(page_for, console_stack, regulator, anchored_trail) -> None:  # type: ignore[no-untyped-def]
+    seq = anchored_trail["authorized"]
+    with console_stack.engine.begin() as conn:
+        original = conn.execute(READ_PAYLOAD, {"s": seq}).scalar_one()
+        forged = json.dumps({**json.loads(original), "uses": 0}, sort_keys=True, separators=(",", ":"))
+        conn.execute(text("UPDATE log_entries SET payload = :p WHERE seq = :s"), {"p": forged, "s": seq})
+    try:
+        page, _ = page_for(regulator)
+        sign_in(page, console_stack.url)
+        page.goto(f"{console_stack.url}/console/audit/jobs/{JOB}")
+        alert = page.locator("#trail-alert")
+        alert.wait_for()
+        assert f"#{seq} job.authorized" in alert.inner_text()
+        assert "payload hashes to" in alert.inner_text()
+        states = page.locator("#trail tbody tr").evaluate_all(
+            "rs => rs.map(r => [Number(r.dataset.seq), r.dataset.state])")
+        assert [s for s, state in states if state == "bad"] == [seq]
+        assert f"1 of 8 entries fail verification: #{seq}" in page.locator("#trail-summary").inner_text()
+        shoot(page, "audit-trail-tampered")
+
+        # A forger who also fixes the payload hash changes the leaf: the inclusion proof then fails.
+        with console_stack.engine.begin() as conn:
+            digest = hashlib.sha256(forged.encode()).hexdigest()
+            conn.execute(WRITE_HASH, {"h": digest, "s": seq})
+        page.reload()
+        page.locator("#trail-alert").wait_for()
+        alert_text = page.locator("#trail-alert").inner_text()
+        assert "inclusion proof does not lead to the anchored root" in alert_text
+    finally:
+        with console_stack.engine.begin() as conn:
+            conn.execute(text("UPDATE log_entries SET payload = :p, payload_hash = :h WHERE seq = :s"),
+                         {"p": original, "h": hashlib.sha256(original.encode()).hexdigest(),
+                          "s": seq})

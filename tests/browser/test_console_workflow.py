@@ -1,0 +1,157 @@
+"""Browser: a seller approves a request with an EIP-712 signature from the wallet (relayed on-chain by the
+API), the buyer watches the job's timeline advance as the nodes attest on-chain, and the regulator sees the
+real job's trail proved."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import httpx
+import pytest
+from eth_account.messages import encode_typed_data
+from web3 import Web3
+
+from contracts.types import JobStatus
+from dx_core.blobstore import LocalBlobStore
+from notarizer.anchorer import Anchorer
+from notarizer.log import TransparencyLog
+from tests.browser.conftest import shoot, wait_for
+from tests.fixtures.api import sign_text, siwe_message
+
+pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.api]
+
+DATASET_META = {"title": "Hospital admissions 2025",
+                "description": "Daily admissions by ward, three hospitals.",
+                "tags": ["health"], "columns": [{"name": "ward", "dtype": "int32"},
+                                                {"name": "admissions", "dtype": "int64"}]}
+ALGO_META = {"title": "Joint statistics", "description": "Sum, mean and variance across providers."}
+
+
+def h32(label: str) -> bytes:
+    return Web3.keccak(text=label)
+
+
+def token_for(url: str, account) -> str:  # type: ignore[no-untyped-def]
+    """Sign in through the API as `account` would from its own wallet (for owners not in the browser)."""
+    with httpx.Client(base_url=url) as client:
+        nonce = client.get("/v1/auth/nonce").json()
+        message = siwe_message(account, nonce["domain"], nonce["nonce"], nonce["chain_id"])
+        signed = {"message": message, "signature": sign_text(account, message)}
+        resp = client.post("/v1/auth/login", json=signed)
+        resp.raise_for_status()
+        return resp.json()["access_token"]
+
+
+@pytest.fixture(scope="module")
+def job(console_stack, cast):  # type: ignore[no-untyped-def]
+    """A dataset and an algorithm listed on-chain, and a job the buyer requested on-chain for them."""
+    ledger, w3 = console_stack.ledger, console_stack.w3
+    blobs = LocalBlobStore(console_stack.server.settings.resolved_blob_dir)
+    ds_cid = blobs.put(json.dumps(DATASET_META).encode())
+    algo_cid = blobs.put(json.dumps(ALGO_META).encode())
+    ds = ledger.market.list_dataset(cast.seller, ds_cid, h32("manifest"), 10**15, max_uses=5)
+    algo = ledger.market.list_algorithm(cast.algo_owner, "joint_stats", "1.0", h32("code"), algo_cid,
+                                        2 * 10**14)
+    ds_id, algo_id = ds.event("DatasetListed").args["id"], algo.event("AlgorithmListed").args["id"]
+    value = ledger.jobs.escrow_for([ds_id], algo_id, cast.buyer.address, ledger.market)
+    deadline = w3.eth.get_block("latest")["timestamp"] + 3600
+    program = h32("joint_stats program for job")
+    req = ledger.jobs.request(cast.buyer, [ds_id], algo_id, h32("params"), program, os.urandom(32), deadline,
+                              value)
+    job_id = req.event("JobRequested").args["jobId"]
+    auth = {"Authorization": f"Bearer {token_for(console_stack.url, cast.buyer)}"}
+    wait_for(f"the API to index job {job_id}",
+             lambda: httpx.get(f"{console_stack.url}/v1/jobs/{job_id}", headers=auth).status_code == 200)
+    return {"id": job_id, "dataset": ds_id, "algorithm": algo_id, "program": program, "blobs": blobs}
+
+
+def approve_via_api(url: str, account, job_id: int) -> None:  # type: ignore[no-untyped-def]
+    token = token_for(url, account)
+    auth = {"Authorization": f"Bearer {token}"}
+    nonce, deadline = int.from_bytes(os.urandom(6), "big"), int(time.time()) + 3600
+    typed = httpx.get(f"{url}/v1/jobs/{job_id}/typed-data", headers=auth,
+                      params={"nonce": nonce, "deadline": deadline}).json()
+    signature = account.sign_message(encode_typed_data(full_message=typed)).signature.to_0x_hex()
+    body = {"owner": account.address, "signature": signature, "nonce": nonce, "deadline": deadline}
+    resp = httpx.post(f"{url}/v1/jobs/{job_id}/approvals", headers=auth, json=body)
+    assert resp.status_code == 200, resp.text
+
+
+def test_seller_approves_in_the_wallet_and_buyer_watches_the_timeline(  # type: ignore[no-untyped-def]
+    page_for, console_stack, cast, job
+) -> None:
+    ledger, url, job_id = console_stack.ledger, console_stack.url, job["id"]
+    program_hex = "0x" + job["program"].hex()
+    others = [o for o in ledger.jobs.job(job_id).terms.owners if o != cast.seller.address]
+    for owner in {o for o in others}:
+        account = next(a for a in (cast.algo_owner, cast.buyer) if a.address == owner)
+        approve_via_api(url, account, job_id)
+    assert ledger.jobs.job(job_id).status == JobStatus.REQUESTED
+
+    seller_page, wallet = page_for(cast.seller)
+    seller_page.goto(f"{url}/console/seller")
+    seller_page.get_by_role("button", name="Sign in with Ethereum").click()
+    card = seller_page.locator(f'#pending [data-job="{job_id}"]')
+    card.wait_for()
+    assert card.locator(".program-hash").inner_text() == program_hex
+    assert cast.buyer.address in card.inner_text() and "Joint statistics" in card.inner_text()
+    assert seller_page.locator(f'#my-listings [data-listing="dataset:{job["dataset"]}"]').count() == 1
+    shoot(seller_page, "seller-pending")
+
+    card.get_by_role("button", name=f"Approve job {job_id}").click()
+    card.get_by_text("Relayed on-chain in transaction").wait_for()
+    assert ledger.jobs.job(job_id).status == JobStatus.AUTHORIZED
+    _, (signer, payload) = next(c for c in wallet.calls if c[0] == "eth_signTypedData_v4")
+    typed = json.loads(payload)
+    assert signer == cast.seller.address and typed["primaryType"] == "Approval"
+    assert typed["message"]["programHash"].lower() == program_hex and typed["message"]["jobId"] == job_id
+    shoot(seller_page, "seller-approved")
+
+    buyer_page, _ = page_for(cast.buyer)
+    buyer_page.goto(f"{url}/console/jobs")
+    buyer_page.get_by_role("button", name="Sign in with Ethereum").click()
+    buyer_page.locator(f'#jobs [data-job="{job_id}"]').wait_for()
+    shoot(buyer_page, "buyer-jobs")
+    buyer_page.get_by_role("link", name=f"Job {job_id}", exact=True).click()
+    step = lambda key: buyer_page.locator(f'#timeline [data-step="{key}"]')  # noqa: E731
+    step("authorized").and_(buyer_page.locator('[data-state="done"]')).wait_for()
+    assert step("node-0").get_attribute("data-state") == "active"
+    assert step("settled").get_attribute("data-state") == "todo"
+
+    # The nodes' on-chain stages, driven through the ledger bindings (the SPU cluster is too slow here).
+    for i, node in enumerate(cast.nodes):
+        share = os.urandom(96)
+        job["blobs"].put(share)
+        ledger.jobs.attest(node, job_id, h32("inputs digest"), job["program"], hashlib.sha256(share).digest())
+        step(f"node-{i}").and_(buyer_page.locator('[data-state="done"]')).wait_for()
+    step("attested").and_(buyer_page.locator('[data-state="done"]')).wait_for()
+    step("settled").and_(buyer_page.locator('[data-state="done"]')).wait_for()
+    assert ledger.jobs.job(job_id).status == JobStatus.COMPLETED
+    for node in cast.nodes:
+        ledger.jobs.attest_destruction(node, job_id, h32("destruction receipt"))
+    step("destroyed").and_(buyer_page.locator('[data-state="done"]')).wait_for()
+    assert buyer_page.locator("#shares tbody tr").count() == 3
+    assert buyer_page.locator("#shares .badge-ok").count() == 3
+    shoot(buyer_page, "buyer-job-timeline")
+    assert seller_page.js_errors == [] and buyer_page.js_errors == []
+
+
+def test_regulator_proves_the_real_jobs_trail(page_for, console_stack, cast, job, operator) -> None:  # type: ignore[no-untyped-def]
+    tlog = TransparencyLog(console_stack.engine)
+    wait_for("the indexer to notarize the job's destruction receipts",
+             lambda: tlog.count(subject=f"job:{job['id']}", kind="node.destruction") == 3)
+    Anchorer(tlog, console_stack.ledger, operator, every_entries=1, every_seconds=0).run_once(force=True)
+    page, _ = page_for(cast.regulator)
+    page.goto(f"{console_stack.url}/console/audit/jobs/{job['id']}")
+    page.get_by_role("button", name="Sign in with Ethereum").click()
+    page.locator("#trail-summary").get_by_text("entries proved against anchored checkpoints").wait_for()
+    kinds = page.locator("#trail tbody tr td:nth-child(3)").all_inner_texts()
+    for kind in ("job.requested", "approval.signature", "job.authorized", "node.attestation", "job.completed",
+                 "node.destruction"):
+        assert kind in kinds, f"{kind} missing from the trail {kinds}"
+    states = set(page.locator("#trail tbody tr").evaluate_all("rs => rs.map(r => r.dataset.state)"))
+    assert states == {"ok"}
+    shoot(page, "audit-real-job-trail")
