@@ -83,15 +83,14 @@ def normalize(value: Any, item: dict[str, Any]) -> Any:
 
 
 @cache
-def _selectors() -> dict[bytes, tuple[str, dict[str, Any]]]:
-    table: dict[bytes, tuple[str, dict[str, Any]]] = {}
+def _selectors() -> dict[bytes, list[tuple[str, dict[str, Any]]]]:
+    table: dict[bytes, list[tuple[str, dict[str, Any]]]] = {}
     for name in available_contracts():
         for item in abi(name):
             if item["type"] != "error":
                 continue
             signature = f"{item['name']}({','.join(_type_str(i) for i in item['inputs'])})"
-            # The first contract declaring an error keeps it: inherited errors are the same everywhere.
-            table.setdefault(function_signature_to_4byte_selector(signature), (name, item))
+            table.setdefault(function_signature_to_4byte_selector(signature), []).append((name, item))
     return table
 
 
@@ -109,10 +108,12 @@ def decode_revert(data: bytes | str | None, contract_hint: str = "?") -> Contrac
         return ContractRevert(
             contract_hint, "Panic", {"code": code, "reason": PANIC_REASONS.get(code, "?")}, raw
         )
-    known = _selectors().get(selector)
-    if known is None:
+    candidates = _selectors().get(selector)
+    if not candidates:
         return ContractRevert(contract_hint, "UnknownError", {"data": raw}, raw)
-    contract, item = known
+    # An error several contracts declare is attributed to the one called; otherwise it bubbled up
+    # from the only contract that declares it (e.g. Market's UsageLimitReached during a job call).
+    contract, item = next(((c, i) for c, i in candidates if c == contract_hint), candidates[0])
     values = abi_decode([_type_str(i) for i in item["inputs"]], body)
     args = {
         i["name"] or f"arg{n}": normalize(v, i)
