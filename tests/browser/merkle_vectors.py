@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from notarizer import proofs
@@ -68,3 +69,34 @@ def make_vectors(max_size: int = 24, extra_sizes: tuple[int, ...] = (64, 100, 25
                    "node": proofs.node_hash(_leaf(1), _leaf(2)).hex()}]
     return {"inclusion": inclusion, "consistency": consistency, "leaf_hash": leaf_cases,
             "node_hash": node_cases}
+
+
+# Payloads whose canonical JSON is easy to get wrong: floats Python spells its own way, integers past 2**53,
+# escapes, non-ASCII text, and keys whose code-point order differs from their UTF-16 order.
+TRICKY_PAYLOADS: list[Any] = [
+    {"b": 1, "a": [1, 2.5, -0.0, 1e-07, 1e16, 123456789.125, 2**70, -(2**63)]},
+    {"text": 'quote " backslash \\ newline \n tab \t bell \x07 del \x7f', "ls": "\u2028\u2029"},
+    {"é": "中文", "\uffff": "bmp", "😀": "astral", "z": None, "t": True, "f": False,
+     "nested": {"y": {}, "x": []}},
+    [],
+    "a bare string",
+    0.1,
+]
+
+
+def make_entry_vectors() -> dict[str, Any]:
+    """Server-spelled JSON (as Starlette's JSONResponse writes it) with the canonical text and leaf hashes
+    notarizer/entry.py computes from it."""
+    from notarizer.entry import LogEntry, canonical_json, payload_digest
+
+    def served(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+    payloads = [{"served": served(p), "canonical": canonical_json(p).decode()} for p in TRICKY_PAYLOADS]
+    entries = []
+    for seq, payload in enumerate(TRICKY_PAYLOADS):
+        entry = LogEntry(seq=seq, time_us=1_795_000_000_123_456 + seq, actor="0x" + "ab" * 20,
+                         kind="job.requested", subjects=("job:7", "dataset:3"),
+                         payload_hash=payload_digest(payload), payload=payload)
+        entries.append({"served": served(entry.to_json()), "leaf": entry.computed_leaf_hash().hex()})
+    return {"payloads": payloads, "entries": entries}

@@ -8,7 +8,9 @@ import json
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import Session
 
+from exchange_api.listing_store import upsert_listing
 from notarizer.anchorer import Anchorer
 from notarizer.log import TransparencyLog
 from tests.browser.conftest import shoot
@@ -19,6 +21,9 @@ JOB = 77
 DATASET = 9101
 READ_PAYLOAD = text("SELECT payload FROM log_entries WHERE seq = :s")
 WRITE_HASH = text("UPDATE log_entries SET payload_hash = :h WHERE seq = :s")
+INSERT_CHECKPOINT = text("INSERT INTO log_checkpoints (idx, tree_size, root, tx_hash, block_number, "
+                         "anchored_at_us) VALUES (:i, :n, :r, :t, 1, 1795000000000000)")
+DELETE_CHECKPOINT = text("DELETE FROM log_checkpoints WHERE idx = :i")
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +124,36 @@ def test_tampered_entry_is_named(page_for, console_stack, regulator, anchored_tr
             conn.execute(text("UPDATE log_entries SET payload = :p, payload_hash = :h WHERE seq = :s"),
                          {"p": original, "h": hashlib.sha256(original.encode()).hexdigest(),
                           "s": seq})
+
+
+def test_alerts_name_disputes_near_limits_and_unanchored_checkpoints(  # type: ignore[no-untyped-def]
+    page_for, console_stack, regulator, anchored_trail
+) -> None:
+    tlog = TransparencyLog(console_stack.engine)
+    tlog.append("job.disputed", "system", ["job:78", f"dataset:{DATASET}"],
+                {"expected_digest": "11" * 32, "attested_digest": "22" * 32})
+    with Session(console_stack.engine) as s:
+        upsert_listing(s, "dataset", 9102, metadata={"title": "Nearly used up"}, owner=regulator.address,
+                       metadata_cid="bafkreinearly", price_wei=1, max_uses=10, uses=9, created_block=1)
+        s.commit()
+    # A checkpoint the database claims but the Notary never anchored (a failed or forged anchor).
+    fake_index = len(tlog.checkpoints())
+    with console_stack.engine.begin() as conn:
+        fake = {"i": fake_index, "n": tlog.size(), "r": "ee" * 32, "t": "0x" + "cc" * 32}
+        conn.execute(INSERT_CHECKPOINT, fake)
+    try:
+        page, _ = page_for(regulator)
+        sign_in(page, console_stack.url)
+        alerts = page.locator("#alerts")
+        alerts.wait_for()
+        text = alerts.inner_text()
+        assert "Job 78 is disputed" in text
+        assert "Nearly used up (dataset #9102) has used 9 of its 10 allowed uses (90%)" in text
+        assert f"Checkpoint #{fake_index} failed: the Notary holds only {fake_index} checkpoints" in text
+        bad_row = page.locator(f'#checkpoints tr[data-checkpoint="{fake_index}"]')
+        assert bad_row.get_attribute("data-state") == "bad"
+        assert "1 of" in page.locator("#checkpoint-summary").inner_text()
+        shoot(page, "audit-alerts")
+    finally:
+        with console_stack.engine.begin() as conn:
+            conn.execute(DELETE_CHECKPOINT, {"i": fake_index})

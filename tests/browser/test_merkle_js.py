@@ -58,3 +58,34 @@ def test_merkle_js_in_chromium(chromium, console_only_url: str) -> None:  # type
         page.close()
     assert result["inclusion"] > 1000 and result["consistency"] > 1000
     assert result["mismatches"] == []
+
+
+_CANONICAL_CHECK = """async (v) => {
+  const c = await import('/console/static/canonical.js');
+  const verify = await import('/console/static/verify.js');
+  const m = await import('/console/static/merkle.js');
+  const wrong = [];
+  for (const p of v.payloads) {
+    const got = c.canonicalJson(c.parseExact(p.served));
+    if (got !== p.canonical) wrong.push({served: p.served, got, want: p.canonical});
+  }
+  for (const e of v.entries) {
+    const leaf = m.bytesToHex(await m.leafHash(verify.entryLeafBytes(c.parseExact(e.served))));
+    if (leaf !== e.leaf) wrong.push({served: e.served, got: leaf, want: e.leaf});
+    const results = await verify.verifyEntries([c.parseExact(e.served)], new Map());
+    if (results[0].problems.some((x) => x.includes('payload hashes to'))) wrong.push({payload: e.served});
+  }
+  return wrong;
+}"""
+
+
+def test_canonical_json_and_entry_leaves_match_the_notarizer(chromium, console_only_url: str) -> None:  # type: ignore[no-untyped-def]
+    from tests.browser.merkle_vectors import make_entry_vectors
+
+    page = chromium.new_page()
+    try:
+        page.goto(f"{console_only_url}/console/static/favicon.svg")
+        wrong = page.evaluate(_CANONICAL_CHECK, make_entry_vectors())
+    finally:
+        page.close()
+    assert wrong == []
