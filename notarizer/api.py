@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,7 +14,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from notarizer.bundle import build_bundle, proved_entry
 from notarizer.log import EntryNotFound, TransparencyLog
 from notarizer.proofs import ProofError
+from notarizer.usage import dataset_usage as usage_of_dataset
 
+logger = logging.getLogger("notarizer.api")
 PROBLEM_TYPE_BASE = "https://dx.example/problems/"
 
 
@@ -26,49 +29,23 @@ def problem(status: int, title: str, detail: str, kind: str) -> JSONResponse:
     )
 
 
-def _job_usage(job: str, trail: list[dict[str, Any]]) -> dict[str, Any]:
-    """One job's use of a dataset, summarized from its job.* entries (payload keys: algorithm, buyer,
-    result_hash, by the exchange's convention; `algorithm:<id>` subjects also name the algorithm)."""
+def _default_signer() -> LocalAccount | None:
+    """The notarizer's account (DX_NOTARIZER_KEY, else DX_RELAYER_KEY): it holds the Notary's role, so a
+    verifier can check a bundle's signer on-chain. None (unsigned bundles) if no key is configured."""
+    from dx_core.settings import get_settings
+    from notarizer.anchorer import load_account
 
-    def first(key: str) -> Any:
-        return next(
-            (
-                e["payload"][key]
-                for e in trail
-                if isinstance(e.get("payload"), dict) and e["payload"].get(key) is not None
-            ),
-            None,
+    settings = get_settings()
+    key = settings.notarizer_key or settings.relayer_key
+    if not key:
+        return None
+    try:
+        return load_account(key)
+    except Exception as exc:  # a keystore without its password: export unsigned rather than fail
+        logger.warning(
+            "cannot load the bundle signing key (%s); exported bundles are unsigned", type(exc).__name__
         )
-
-    algorithm = first("algorithm") or next(
-        (s for e in trail for s in e["subjects"] if s.startswith("algorithm:")), None
-    )
-    return {
-        "job": job,
-        "buyer": first("buyer") or (trail[0]["actor"] if trail else None),
-        "algorithm": algorithm,
-        "requested_at": trail[0]["time_iso"] if trail else None,
-        "status": trail[-1]["kind"] if trail else None,
-        "result_hash": first("result_hash"),
-        "seqs": [e["seq"] for e in trail],
-    }
-
-
-def _use_record(entry: dict[str, Any], job: dict[str, Any] | None) -> dict[str, Any]:
-    """One job.* entry naming the dataset, with buyer and algorithm taken from its job's whole trail."""
-    payload = entry.get("payload") if isinstance(entry.get("payload"), dict) else {}
-    return {
-        "seq": entry["seq"],
-        "time": entry["time"],
-        "time_iso": entry["time_iso"],
-        "kind": entry["kind"],
-        "actor": entry["actor"],
-        "jobs": [s for s in entry["subjects"] if s.startswith("job:")],
-        "algorithm": payload.get("algorithm") or (job or {}).get("algorithm"),
-        "buyer": payload.get("buyer") or (job or {}).get("buyer"),
-        "result_hash": payload.get("result_hash"),
-        "inclusion": entry.get("inclusion"),
-    }
+        return None
 
 
 def make_audit_router(
@@ -78,8 +55,15 @@ def make_audit_router(
     signer: LocalAccount | None = None,
 ) -> APIRouter:
     """Routes under /audit, every one behind `require_regulator`. `ledger_provider()` (optional) returns
-    the contracts.Ledger whose Notary the bundles name; `signer` (optional) signs exported bundles."""
+    the contracts.Ledger whose Notary the bundles name; `signer` signs exported bundles (default: the
+    notarizer's account from settings)."""
     router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(require_regulator)])
+    signers: list[LocalAccount | None] = [signer] if signer is not None else []
+
+    def bundle_signer() -> LocalAccount | None:
+        if not signers:
+            signers.append(_default_signer())
+        return signers[0]
 
     def notary_ref() -> tuple[str | None, int | None]:
         if ledger_provider is None:
@@ -129,18 +113,7 @@ def make_audit_router(
 
     @router.get("/datasets/{dataset_id}/usage")
     def dataset_usage(dataset_id: int) -> Any:
-        cps = log.checkpoints()
-        naming = [
-            proved_entry(log, e, cps)
-            for e in log.entries(subject=f"dataset:{dataset_id}", kind="job.*", limit=None)
-        ]
-        jobs: dict[str, dict[str, Any]] = {}
-        for e in naming:
-            for job in (s for s in e["subjects"] if s.startswith("job:") and s not in jobs):
-                trail = [x.to_json() for x in log.entries(subject=job, kind="job.*", limit=None)]
-                jobs[job] = _job_usage(job, trail)
-        uses = [_use_record(e, next((jobs[j] for j in e["subjects"] if j in jobs), None)) for e in naming]
-        return {"dataset": dataset_id, "uses": uses, "jobs": list(jobs.values())}
+        return usage_of_dataset(log, dataset_id)
 
     @router.get("/checkpoints")
     def checkpoints() -> Any:
@@ -184,6 +157,6 @@ def make_audit_router(
             return StreamingResponse(lines(), media_type="application/x-ndjson")
         subject = f"job:{job}" if job is not None else f"dataset:{dataset}"
         address, chain_id = notary_ref()
-        return build_bundle(log, subject, signer, address, chain_id)
+        return build_bundle(log, subject, bundle_signer(), address, chain_id)
 
     return router

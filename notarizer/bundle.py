@@ -194,4 +194,16 @@ def verify_bundle(
     from notarizer.chainview import ChainView
 
     view = ChainView(rpc_url, notary_address)
-    return check_bundle(bundle, view.checkpoint, notary_address, expected_exporter)
+    report = check_bundle(bundle, view.checkpoint, notary_address, expected_exporter)
+    exporter = bundle.get("exporter")
+    if expected_exporter is None and exporter and not report.errors_of("signature"):
+        if not view.is_notarizer(exporter):
+            report.findings.append(
+                Finding(
+                    "signature",
+                    f"the exporter {exporter} does not hold the Notary's "
+                    "notarizer role; pass the expected exporter to trust it",
+                    severity="warning",
+                )
+            )
+    return report

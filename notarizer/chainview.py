@@ -55,6 +55,11 @@ class ChainView:
         self.notary_address = to_checksum_address(notary_address)
         self.notary = self.w3.eth.contract(address=self.notary_address, abi=artifact_abi("Notary"))
 
+    def is_notarizer(self, address: str) -> bool:
+        """Whether `address` holds the Notary's NOTARIZER_ROLE (may anchor checkpoints)."""
+        role = self.notary.functions.NOTARIZER_ROLE().call()
+        return bool(self.notary.functions.hasRole(role, to_checksum_address(address)).call())
+
     def checkpoints(self) -> list[ChainCheckpoint]:
         """Every checkpoint anchored on the Notary, in order."""
         count = int(self.notary.functions.checkpointCount().call())

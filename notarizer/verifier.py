@@ -39,6 +39,9 @@ class VerificationReport:
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
 
+    def errors_of(self, problem: str) -> list[Finding]:
+        return [f for f in self.errors if f.problem == problem]
+
     @property
     def ok(self) -> bool:
         return not self.errors

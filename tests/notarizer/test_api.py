@@ -115,3 +115,28 @@ def test_export_bundle_is_signed_and_full_export_is_json_lines(setup) -> None:
     lines = client.get("/audit/export").text.splitlines()
     assert [json.loads(x)["seq"] for x in lines] == list(range(log.size()))
     assert client.get("/audit/export", params={"job": 1, "dataset": 3}).status_code == 400
+
+
+def test_dataset_usage_reads_job_requests_in_the_indexer_form(setup) -> None:
+    client, log = setup
+    buyer = "0x" + "bb" * 20
+    args = {"jobId": 9, "buyer": buyer, "terms": {"datasetIds": [5, 6], "algorithmId": 4}}
+    log.append(
+        "job.requested",
+        buyer,
+        ["job:9"],
+        {"event": "JobRequested", "tx_hash": "0x" + "0a" * 32, "log_index": 0, "args": args},
+    )
+    log.append(
+        "job.authorized",
+        "system",
+        ["job:9"],
+        {"event": "JobAuthorized", "tx_hash": "0x" + "0b" * 32, "log_index": 1, "args": {"jobId": 9}},
+    )
+    usage = client.get("/audit/datasets/5/usage").json()
+    assert [(u["seq"], u["job"], u["kind"], u["buyer"], u["algorithm"]) for u in usage["uses"]] == [
+        (9, 9, "job.requested", buyer, 4),
+        (10, 9, "job.authorized", buyer, 4),
+    ]
+    assert usage["jobs"][0]["status"] == "job.authorized"
+    assert client.get("/audit/datasets/7/usage").json() == {"dataset": 7, "uses": [], "jobs": []}

@@ -64,3 +64,13 @@ def test_wrong_or_missing_signature_is_named(bundle_env) -> None:
     assert [f.problem for f in verify_bundle(bundle, rpc, notary, "0x" + "11" * 20).errors] == ["signature"]
     unsigned = {k: v for k, v in bundle.items() if k not in ("signature", "exporter")}
     assert "not signed" in verify_bundle(unsigned, rpc, notary).errors[0].detail
+
+
+def test_exporter_is_checked_against_the_notarizer_role_on_chain(bundle_env, tlog, operator) -> None:
+    bundle, rpc, notary = bundle_env
+    outsider = verify_bundle(bundle, rpc, notary)
+    assert outsider.ok and any(
+        "does not hold the Notary's notarizer role" in f.detail for f in outsider.findings
+    )
+    by_notarizer = build_bundle(tlog, "job:7", operator, notary)
+    assert [f.problem for f in verify_bundle(by_notarizer, rpc, notary).findings] == ["unanchored"]
