@@ -209,7 +209,7 @@ def _search_route(kind: str):  # type: ignore[no-untyped-def]
 
 def _get_route(kind: str):  # type: ignore[no-untyped-def]
     def get_by_id(id: int, ctx: Annotated[AppContext, Depends(get_ctx)]) -> JSONResponse:
-        if id < 1 or id >= 2**256:
+        if id < 1 or id >= 2**63:
             raise NotFound(f"no {kind} listing with id {id}")
         return JSONResponse(get_listing(ctx.engine, kind, id))
 

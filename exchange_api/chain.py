@@ -15,9 +15,10 @@ from eth_account.typed_transactions import TypedTransaction
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from dx_core.settings import Settings
-from exchange_api.errors import BadRequest, ChainUnavailable, ContractRejected, Forbidden
+from exchange_api.errors import BadRequest, ChainUnavailable, ContractRejected, Forbidden, Unprocessable
 
 log = logging.getLogger("exchange_api.chain")
 
@@ -163,6 +164,9 @@ class ChainGateway:
             raise ContractRejected(f"{tx.contract}.{tx.function} failed: {exc}") from None
         except (ConnectionError, TimeoutError, OSError) as exc:
             raise ChainUnavailable(f"could not reach the chain: {exc}") from None
+        except (Web3Exception, ValueError) as exc:
+            # e.g. a nonce too low, too little gas or balance: the node refused it before any block
+            raise Unprocessable(f"the node refused {tx.contract}.{tx.function}: {exc}") from None
 
     def relay_as_operator(self, binding: Any, fn_name: str, *args: Any) -> Any:
         """Send a call paid by the operator's relayer account (e.g. approveBatch)."""
@@ -177,6 +181,10 @@ class ChainGateway:
                 raise revert_problem(exc, f"{binding.NAME}.{fn_name}") from None
             except LedgerError as exc:
                 raise ContractRejected(f"{binding.NAME}.{fn_name} failed: {exc}") from None
+            except (Web3Exception, ValueError) as exc:
+                raise ChainUnavailable(
+                    f"the relayer could not send {binding.NAME}.{fn_name}: {exc}"
+                ) from None
 
 
 def _type_str(item: dict[str, Any]) -> str:

@@ -154,7 +154,7 @@ class ExchangeClient:
     # -- catalog ---------------------------------------------------------------------------------------
 
     def search_datasets(self, **filters: Any) -> dict[str, Any]:
-        """Filters: q, owner, tag, column (lists allowed), min_price, max_price, status, sort, page, page_size."""
+        """Filters: q, owner, tag, column (lists), min_price, max_price, status, sort, page, page_size."""
         return self.request("GET", "/v1/catalog/datasets", params=filters)
 
     def search_algorithms(self, **filters: Any) -> dict[str, Any]:

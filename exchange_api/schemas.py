@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+from dx_core.cid import InvalidCID, digest_from_cid
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 CID = r"^b[a-z2-7]{58}$"
 UINT256 = 2**256
+
+
+def _valid_cid(value: str) -> str:
+    try:
+        digest_from_cid(value)
+    except InvalidCID as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+CidStr = Annotated[str, AfterValidator(_valid_cid)]
 
 
 class UnsignedTx(BaseModel):
@@ -35,7 +48,7 @@ class UnsignedTx(BaseModel):
 
 
 class DatasetTermsIn(BaseModel):
-    metadata_cid: str = Field(pattern=CID, description="CID of the metadata document (uploaded first)")
+    metadata_cid: CidStr = Field(pattern=CID, description="CID of the metadata document (uploaded first)")
     manifest_hash: str = Field(pattern=HEX32, description="sha256 of the share manifest (uploaded first)")
     price_wei: int = Field(ge=0, lt=2**96, description="price per use, wei")
     max_uses: int = Field(default=0, ge=0, lt=2**32, description="0 = unlimited")
@@ -47,14 +60,14 @@ class AlgorithmTermsIn(BaseModel):
     name: str = Field(min_length=1, max_length=100, examples=["logistic_regression"])
     version: str = Field(min_length=1, max_length=40, examples=["1.0.0"])
     code_hash: str = Field(pattern=HEX32)
-    metadata_cid: str = Field(pattern=CID)
+    metadata_cid: CidStr = Field(pattern=CID)
     price_wei: int = Field(ge=0, lt=2**96)
     secret_params_hash: str = Field(default="0x" + "00" * 32, pattern=HEX32)
     max_uses: int = Field(default=0, ge=0, lt=2**32)
 
 
 class AlgorithmUpdateIn(BaseModel):
-    metadata_cid: str = Field(pattern=CID)
+    metadata_cid: CidStr = Field(pattern=CID)
     price_wei: int = Field(ge=0, lt=2**96)
     secret_params_hash: str = Field(default="0x" + "00" * 32, pattern=HEX32)
     max_uses: int = Field(default=0, ge=0, lt=2**32)
@@ -87,7 +100,7 @@ class TxOut(BaseModel):
 
 
 class JobRequestIn(BaseModel):
-    dataset_ids: list[int] = Field(min_length=1, max_length=15)
+    dataset_ids: list[Annotated[int, Field(ge=1, lt=UINT256)]] = Field(min_length=1, max_length=15)
     algorithm_id: int = Field(ge=1, lt=UINT256)
     params_hash: str = Field(pattern=HEX32, description="sha256 of the canonical job spec")
     program_hash: str = Field(pattern=HEX32)

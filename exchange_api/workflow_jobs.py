@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlmodel import Session
+from web3.exceptions import Web3Exception
 
 from dx_core.cid import cid_from_digest
 from exchange_api.auth import Member, Principal, require_role
 from exchange_api.chain import revert_problem
 from exchange_api.context import BUYER, COMPUTE_NODE, AppContext, get_ctx, get_session
-from exchange_api.errors import Forbidden, NotFound, problem_responses
+from exchange_api.errors import Forbidden, NotFound, Unprocessable, problem_responses
 from exchange_api.models import Approval, Attestation, Job
 from exchange_api.schemas import (
     ApprovalOut,
@@ -159,6 +160,8 @@ def build_request(
         )
     except ContractRevert as exc:
         raise revert_problem(exc, "ComputeJobs.request") from None
+    except (ValueError, TypeError, Web3Exception) as exc:
+        raise Unprocessable(f"cannot encode ComputeJobs.request with these arguments: {exc}") from None
     return UnsignedTx(tx=dict(tx))
 
 

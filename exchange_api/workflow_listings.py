@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 from sqlmodel import Session
+from web3.exceptions import Web3Exception
 
 from dx_core.cid import cid_from_digest
 from exchange_api.auth import Member, require_role
@@ -39,6 +40,8 @@ def _build(ctx: AppContext, binding_name: str, fn: str, *args: Any, sender: str)
         tx = binding.build(fn, *args, sender=sender)
     except ContractRevert as exc:
         raise revert_problem(exc, f"{binding.NAME}.{fn}") from None
+    except (ValueError, TypeError, Web3Exception) as exc:
+        raise Unprocessable(f"cannot encode {binding.NAME}.{fn} with these arguments: {exc}") from None
     return UnsignedTx(tx={k: (v if not isinstance(v, bytes) else "0x" + v.hex()) for k, v in tx.items()})
 
 
@@ -48,6 +51,8 @@ def _need_blob(ctx: AppContext, cid: str, what: str) -> None:
 
 
 def _owned(session: Session, kind: str, listing_id: int, member: Any) -> Listing:
+    if not 0 < listing_id < 2**63:
+        raise NotFound(f"no {kind} listing with id {listing_id}")
     row = (
         session.execute(select(Listing).where(Listing.kind == kind, Listing.listing_id == listing_id))
         .scalars()
