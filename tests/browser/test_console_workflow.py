@@ -65,7 +65,8 @@ def job(console_stack, cast):  # type: ignore[no-untyped-def]
     auth = {"Authorization": f"Bearer {token_for(console_stack.url, cast.buyer)}"}
     wait_for(f"the API to index job {job_id}",
              lambda: httpx.get(f"{console_stack.url}/v1/jobs/{job_id}", headers=auth).status_code == 200)
-    return {"id": job_id, "dataset": ds_id, "algorithm": algo_id, "program": program, "blobs": blobs}
+    return {"id": job_id, "dataset": ds_id, "algorithm": algo_id, "program": program, "blobs": blobs,
+            "dataset_tx": str(ds.tx_hash), "value": value}
 
 
 def approve_via_api(url: str, account, job_id: int) -> None:  # type: ignore[no-untyped-def]
@@ -155,3 +156,35 @@ def test_regulator_proves_the_real_jobs_trail(page_for, console_stack, cast, job
     states = set(page.locator("#trail tbody tr").evaluate_all("rs => rs.map(r => r.dataset.state)"))
     assert states == {"ok"}
     shoot(page, "audit-real-job-trail")
+
+
+def test_listing_page_finds_its_listing_transaction_on_chain(page_for, console_stack, job) -> None:  # type: ignore[no-untyped-def]
+    page, _ = page_for()
+    page.goto(f"{console_stack.url}/console/datasets/{job['dataset']}")
+    page.get_by_role("heading", name=DATASET_META["title"], level=1).wait_for()
+    tx = page.locator("#listing-tx code")
+    tx.wait_for()
+    want = job["dataset_tx"].lower()
+    assert tx.get_attribute("title").lower() == (want if want.startswith("0x") else "0x" + want)
+    assert "listing event found on-chain" in page.locator("#onchain").inner_text()
+    assert "admissions" in page.locator("main").inner_text()
+    shoot(page, "listing-onchain")
+
+
+def test_seller_declines_a_request(page_for, console_stack, cast, job) -> None:  # type: ignore[no-untyped-def]
+    ledger, w3 = console_stack.ledger, console_stack.w3
+    deadline = w3.eth.get_block("latest")["timestamp"] + 3600
+    value = ledger.jobs.escrow_for([job["dataset"]], job["algorithm"], cast.buyer.address, ledger.market)
+    req = ledger.jobs.request(cast.buyer, [job["dataset"]], job["algorithm"], h32("params 2"),
+                              h32("program 2"), os.urandom(32), deadline, value)
+    job_id = req.event("JobRequested").args["jobId"]
+    page, wallet = page_for(cast.seller)
+    page.goto(f"{console_stack.url}/console/seller")
+    page.get_by_role("button", name="Sign in with Ethereum").click()
+    card = page.locator(f'#pending [data-job="{job_id}"]')
+    card.wait_for(timeout=30_000)
+    card.get_by_role("button", name=f"Decline job {job_id}").click()
+    card.get_by_text("Relayed on-chain in transaction").wait_for()
+    assert ledger.jobs.job(job_id).status == JobStatus.DECLINED
+    typed = json.loads(next(p for m, p in wallet.calls if m == "eth_signTypedData_v4")[1])
+    assert typed["primaryType"] == "Decline" and typed["message"]["jobId"] == job_id
