@@ -114,14 +114,27 @@ def fetch_result(
     blobs: BlobSource,
     expected_addresses: Sequence[str] | None = None,
     expected_program_hash: bytes | None = None,
+    chain_output_hashes: dict[int, bytes] | None = None,
     config=None,
 ) -> dict[str, np.ndarray]:
-    """The reconstructed outputs of a job, or ResultError naming the node(s) at fault."""
+    """The reconstructed outputs of a job, or ResultError naming the node(s) at fault.
+
+    `chain_output_hashes` (node index -> outputShareHash, from `Ledger.jobs.output_share_hashes`)
+    makes the chain the authority: each node's signed attestation must carry the hash it attested on-chain.
+    """
     by_index = {a.node_index: a for a in attestations}
     if sorted(by_index) != list(range(spu_runtime.WORLD_SIZE)):
         raise ResultError(f"need attestations of nodes 0..2, got {sorted(by_index)}")
     ordered = [by_index[i] for i in range(spu_runtime.WORLD_SIZE)]
     _check_agreement(ordered)
+    if chain_output_hashes is not None:
+        for a in ordered:
+            on_chain = chain_output_hashes.get(a.node_index)
+            if on_chain is None or on_chain.hex() != a.output_share_hash:
+                raise ResultError(
+                    f"node {a.node_index}: output-share hash differs from its on-chain attestation",
+                    [a.node_index],
+                )
     if expected_program_hash is not None and ordered[0].program_hash != expected_program_hash.hex():
         raise ResultError(f"nodes attest program {ordered[0].program_hash[:16]}..., the job names another")
     shares = [

@@ -31,7 +31,8 @@ class JobRecord:
     program_hash: bytes
     receiver_key: bytes | None = None
     receiver_address: str | None = None
-    manifest_hashes: tuple[bytes, ...] | None = None
+    # (kind, listing id) -> manifest hash the chain commits to; None: no chain, the spec's word
+    listings: dict[tuple[str, int], bytes] | None = None
 
 
 class Authorization(Protocol):

@@ -150,8 +150,8 @@ class NodeService:
         except JobSpecError as exc:
             raise JobRefused(f"job spec: {exc}") from None
         state.stage("spec_fetched")
-        if record.manifest_hashes is not None and tuple(spec.manifest_hashes()) != record.manifest_hashes:
-            raise JobRefused("the job spec's input manifests differ from the ones the job names on-chain")
+        if record.listings is not None:
+            self._check_listings(spec, record)
         receiver_key = record.receiver_key or bytes.fromhex(spec.receiver_key)
         if receiver_key.hex() != spec.receiver_key:
             raise JobRefused("the job spec's receiver key differs from the job's result key on-chain")
@@ -210,6 +210,27 @@ class NodeService:
             connect_retry_interval_ms=self.config.connect_retry_interval_ms,
             tls=self.config.tls,
         )
+
+    @staticmethod
+    def _check_listings(spec: JobSpec, record: JobRecord) -> None:
+        """Every spec input must be a listing the job names, with the manifest the chain commits to."""
+        used = set()
+        for job_input in spec.inputs:
+            key = (job_input.kind, job_input.listing_id)
+            committed = record.listings.get(key)
+            if committed is None:
+                raise JobRefused(
+                    f"input {job_input.name!r}: {key[0]} listing {key[1]} is not part of the job"
+                )
+            if committed.hex() != job_input.manifest_hash:
+                raise JobRefused(
+                    f"input {job_input.name!r}: manifest {job_input.manifest_hash[:16]}... is not the one "
+                    f"{key[0]} listing {key[1]} commits to on-chain ({committed.hex()[:16]}...)"
+                )
+            used.add(key)
+        unused = sorted(set(record.listings) - used)
+        if unused:
+            raise JobRefused(f"the job names listings {unused} that the job spec does not use")
 
     def _execute(self, order: WorkOrder, state: JobState) -> dict:
         ctx = multiprocessing.get_context("spawn")

@@ -1,0 +1,141 @@
+"""The node's view of the ledger: job authorization, on-chain attestations, a JobAuthorized watcher.
+
+- `ChainAuthorization` refuses a job unless ComputeJobs says AUTHORIZED and this node is node `index`
+  of the cluster version the job was requested under. The record it returns carries the job's
+  paramsHash (the spec's sha256), programHash, result key and receiver, and the manifest commitment
+  of every listing the job names (Market dataset manifestHash; an algorithm's secretParamsHash for
+  a model), which the node checks the spec's inputs against.
+- `ChainSink` sends the attestation through `Ledger.jobs.attest` and the destruction receipt's
+  sha256 (over its canonical signed payload) through `Ledger.jobs.attest_destruction`.
+- `ChainJobSource` follows JobAuthorized events and triggers the node for each one (`--watch`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+
+from dx_core.keystore import Identity
+from mpc_compute.node.attest import Attestation, DestructionReceipt
+from mpc_compute.node.authorization import JobRecord, NotAuthorized
+
+log = logging.getLogger("dx.node.chain")
+ZERO32 = b"\0" * 32
+
+
+def _tx(result) -> dict:
+    return {
+        "tx_hash": str(result.tx_hash),
+        "block": int(result.block_number),
+        "gas_used": int(result.gas_used),
+    }
+
+
+class ChainAuthorization:
+    def __init__(self, ledger, identity: Identity, index: int) -> None:
+        self.ledger, self.identity, self.index = ledger, identity, index
+
+    def authorize(self, job_id: int, claim: dict | None) -> JobRecord:
+        from contracts.types import JobStatus
+
+        job = self.ledger.jobs.job(job_id)
+        if job is None:
+            raise NotAuthorized(f"job {job_id} does not exist on-chain")
+        if job.status is not JobStatus.AUTHORIZED:
+            raise NotAuthorized(f"job {job_id} is {job.status.name} on-chain, not AUTHORIZED")
+        nodes = self.ledger.registry.cluster_nodes(job.cluster_version)
+        if nodes[self.index].lower() != self.identity.address.lower():
+            raise NotAuthorized(
+                f"job {job_id} runs on cluster v{job.cluster_version}, whose node {self.index} is "
+                f"{nodes[self.index]}, not this node ({self.identity.address})"
+            )
+        listings: dict[tuple[str, int], bytes] = {}
+        for dataset_id in job.dataset_ids:
+            listings[("dataset", dataset_id)] = bytes(self.ledger.market.dataset(dataset_id).manifest_hash)
+        algorithm = self.ledger.market.algorithm(job.algorithm_id)
+        if algorithm is not None and bytes(algorithm.secret_params_hash) != ZERO32:
+            listings[("model", job.algorithm_id)] = bytes(algorithm.secret_params_hash)
+        return JobRecord(
+            job_id=job_id,
+            params_hash=bytes(job.terms.params_hash),
+            program_hash=bytes(job.program_hash),
+            receiver_key=bytes(job.terms.result_key),
+            receiver_address=job.terms.result_receiver,
+            listings=listings,
+        )
+
+
+class ChainSink:
+    def __init__(self, ledger, identity: Identity) -> None:
+        self.ledger, self.identity = ledger, identity
+
+    def attest(self, attestation: Attestation) -> dict | None:
+        result = self.ledger.jobs.attest(
+            self.identity.account,
+            attestation.job_id,
+            bytes.fromhex(attestation.inputs_digest),
+            bytes.fromhex(attestation.program_hash),
+            bytes.fromhex(attestation.output_share_hash),
+        )
+        return _tx(result)
+
+    def destroyed(self, receipt: DestructionReceipt) -> dict | None:
+        digest = hashlib.sha256(receipt.payload()).digest()
+        return {
+            **_tx(self.ledger.jobs.attest_destruction(self.identity.account, receipt.job_id, digest)),
+            "receipt_hash": digest.hex(),
+        }
+
+
+class ChainJobSource:
+    """Polls the ledger's events and triggers the node for every JobAuthorized from `from_block` on."""
+
+    def __init__(self, ledger, from_block: int | None = None, interval: float = 1.0) -> None:
+        self.ledger, self.interval = ledger, interval
+        self.next_block = ledger.w3.eth.block_number if from_block is None else from_block
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self, service) -> list[int]:
+        head = self.ledger.w3.eth.block_number
+        if head < self.next_block:
+            return []
+        started = []
+        for ev in self.ledger.events(self.next_block, head):
+            if ev.contract == "ComputeJobs" and ev.event == "JobAuthorized":
+                job_id = int(ev.args["jobId"])
+                try:
+                    service.trigger(job_id)
+                    started.append(job_id)
+                except Exception as exc:  # a job already running or done is not the watcher's failure
+                    log.info("job %d not started: %s", job_id, exc)
+        self.next_block = head + 1
+        return started
+
+    def start(self, service) -> None:
+        def loop() -> None:
+            while not self._stop.wait(self.interval):
+                try:
+                    self.poll(service)
+                except Exception as exc:
+                    log.warning("watching the chain failed (will retry): %s", exc)
+
+        self._thread = threading.Thread(target=loop, name="job-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def chain_components(rpc_url: str, deployment: Path, identity: Identity, index: int):
+    """(authorization, sink, job source) for a node that follows the ledger at `rpc_url`."""
+    from web3 import Web3
+
+    from contracts import Deployment, Ledger
+
+    ledger = Ledger(
+        Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60})), Deployment.load(deployment)
+    )
+    return ChainAuthorization(ledger, identity, index), ChainSink(ledger, identity), ChainJobSource(ledger)
