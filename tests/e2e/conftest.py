@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,17 +51,18 @@ class DxRunner:
     env: dict[str, str]
 
     def __call__(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+        start = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "dx", *args], capture_output=True, text=True,
                               env=self.env, cwd=self.data_dir.parent, timeout=timeout)
+        print(f"dx {' '.join(args)}: {time.monotonic() - start:.1f}s, exit {proc.returncode}")
         if check and proc.returncode != 0:
             raise AssertionError(f"dx {' '.join(args)} exited {proc.returncode}\n"
                                  f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}")
         return proc
 
 
-@pytest.fixture
-def dx_stack(tmp_path) -> Iterator[DxRunner]:
-    """A `dx` runner with its own data dir and ports; whatever it started is stopped at the end."""
+def make_runner(tmp_path: Path) -> DxRunner:
+    """A `dx` runner with its own data dir and free ports."""
     data_dir = tmp_path / "dx-data"
     api_port = free_port()
     env = {
@@ -77,7 +79,13 @@ def dx_stack(tmp_path) -> Iterator[DxRunner]:
         "PYTHONPATH": str(REPO),
         "COLUMNS": "200",
     }
-    runner = DxRunner(data_dir, env)
+    return DxRunner(data_dir, env)
+
+
+@pytest.fixture
+def dx_stack(tmp_path) -> Iterator[DxRunner]:
+    """A `dx` runner on a private stack; whatever it started is stopped at the end."""
+    runner = make_runner(tmp_path)
     try:
         yield runner
     finally:

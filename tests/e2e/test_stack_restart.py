@@ -34,6 +34,18 @@ def test_up_down_up_keeps_state(dx_stack):
     again = json.loads(dx_stack("--json", "up").stdout)
     assert again["deployment"]["deployed_now"] is False
 
+    # A listing made before the restart: admit a seller, register the cluster, publish a dataset.
+    dx_stack("member", "admit", "tax-bureau", "--role", "provider")
+    dx_stack("member", "admit", "regulator", "--role", "regulator")
+    dx_stack("cluster", "register")
+    data = dx_stack.data_dir.parent / "data"
+    dx_stack("datagen", "--out", str(data), "--enterprises", "30", "--applicants", "10",
+             "--loans-per-bank", "10", "--shared-borrowers", "2", "--blacklist", "3")
+    listed = json.loads(dx_stack("--json", "dataset", "publish", str(data / "tax.csv"),
+                                 "--schema", "enterprise_id,revenue,tax_paid", "--max-uses", "2",
+                                 "--as", "tax-bureau").stdout)
+    assert listed["rows"] == 30
+
     stopped = json.loads(dx_stack("--json", "down").stdout)["stopped"]
     assert set(stopped) == set(states)
     assert set(_states(dx_stack).values()) == {"stopped"}
@@ -49,3 +61,11 @@ def test_up_down_up_keeps_state(dx_stack):
     for address in addresses.values():
         assert len(_code_at(second["rpc_url"], address)) > 2
     assert set(_states(dx_stack).values()) == {"healthy"}
+
+    # The listing is still there, with the same commitment, and the trail that recorded it verifies.
+    shown = json.loads(dx_stack("--json", "dataset", "show", str(listed["dataset_id"])).stdout)
+    assert shown["manifest_hash"] == listed["manifest_hash"]
+    assert shown["status"] == "active" and shown["max_uses"] == 2
+    verdict = json.loads(dx_stack("--json", "audit", "verify").stdout)
+    assert verdict["ok"] is True and verdict["entries"] > 0 and verdict["checkpoints"] >= 1
+    assert [f for f in verdict["findings"] if f["severity"] == "error"] == []
