@@ -9,7 +9,8 @@ const solc = require("solc");
 
 const ROOT = path.resolve(__dirname, "..");
 const SRC = path.join(ROOT, "contracts", "src");
-const OUT = path.join(ROOT, "contracts", "artifacts");
+// DX_ARTIFACTS_OUT writes elsewhere (the staleness test compares a fresh build with the committed one).
+const OUT = process.env.DX_ARTIFACTS_OUT ? path.resolve(process.env.DX_ARTIFACTS_OUT) : path.join(ROOT, "contracts", "artifacts");
 const NODE_MODULES = path.join(__dirname, "node_modules");
 const EVM_VERSION = "shanghai";
 const OPTIMIZER = { enabled: true, runs: 200 };
@@ -79,7 +80,7 @@ for (const [file, contracts] of Object.entries(output.contracts).filter(([f]) =>
       if (!fs.existsSync(target) || fs.readFileSync(target, "utf8") !== text) stale.push(name);
     } else {
       fs.writeFileSync(target, text);
-      console.log(`wrote ${path.relative(ROOT, target)}`);
+      console.log(`wrote ${path.relative(process.cwd(), target)}`);
     }
   }
 }
