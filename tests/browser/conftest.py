@@ -25,6 +25,7 @@ from contracts.types import Role
 from dx_core.settings import Settings
 from exchange_api.db import make_engine
 from exchange_api.web import make_console_router
+from tests.browser.a11y import a11y_problems
 from tests.browser.wallet import TestWallet
 from tests.fixtures.api import ApiServer, free_port
 
@@ -245,3 +246,11 @@ def wait_for(what: str, check, timeout: float = 20.0, every: float = 0.2):  # ty
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(every)
+
+
+def check_page(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """Screenshot the page, then fail on any accessibility problem it has (see tests/browser/a11y.py)."""
+    path = shoot(page, name)
+    problems = a11y_problems(page)
+    assert problems == [], f"accessibility problems on {name}: {problems}"
+    return path

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from exchange_api.listing_store import upsert_listing
 from notarizer.anchorer import Anchorer
 from notarizer.log import TransparencyLog
-from tests.browser.conftest import shoot
+from tests.browser.conftest import check_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.api]
 
@@ -72,7 +72,7 @@ def test_dashboard_and_trail_verify_green(page_for, console_stack, regulator, an
     assert rows.count() >= 2
     assert rows.evaluate_all("rs => rs.map(r => r.dataset.state)") == ["ok"] * rows.count()
     assert page.locator("#checkpoints .badge-bad").count() == 0
-    shoot(page, "audit-dashboard")
+    check_page(page, "audit-dashboard")
 
     page.get_by_label("Job trail").fill(str(JOB))
     page.get_by_role("button", name="Open trail").click()
@@ -80,14 +80,14 @@ def test_dashboard_and_trail_verify_green(page_for, console_stack, regulator, an
     states = page.locator("#trail tbody tr").evaluate_all("rs => rs.map(r => r.dataset.state)")
     assert states == ["ok"] * 8
     assert page.locator("#trail .badge-ok").count() == 8
-    shoot(page, "audit-trail")
+    check_page(page, "audit-trail")
 
     page.goto(f"{console_stack.url}/console/audit/datasets/{DATASET}")
     page.locator("#usage-summary").get_by_text("usage entries proved on-chain").wait_for()
     assert page.locator("svg.chart path.line").count() == 1
     assert page.locator("#usage tbody tr").count() == 4
     assert page.get_by_role("list", name="Uses by buyer").inner_text().split()[-1] == "1"
-    shoot(page, "audit-usage")
+    check_page(page, "audit-usage")
     assert page.js_errors == []
 
 
@@ -109,7 +109,7 @@ def test_tampered_entry_is_named(page_for, console_stack, regulator, anchored_tr
             "rs => rs.map(r => [Number(r.dataset.seq), r.dataset.state])")
         assert [s for s, state in states if state == "bad"] == [seq]
         assert f"1 of 8 entries fail verification: #{seq}" in page.locator("#trail-summary").inner_text()
-        shoot(page, "audit-trail-tampered")
+        check_page(page, "audit-trail-tampered")
 
         # A forger who also fixes the payload hash changes the leaf: the inclusion proof then fails.
         with console_stack.engine.begin() as conn:
@@ -153,7 +153,7 @@ def test_alerts_name_disputes_near_limits_and_unanchored_checkpoints(  # type: i
         bad_row = page.locator(f'#checkpoints tr[data-checkpoint="{fake_index}"]')
         assert bad_row.get_attribute("data-state") == "bad"
         assert "1 of" in page.locator("#checkpoint-summary").inner_text()
-        shoot(page, "audit-alerts")
+        check_page(page, "audit-alerts")
     finally:
         with console_stack.engine.begin() as conn:
             conn.execute(DELETE_CHECKPOINT, {"i": fake_index})

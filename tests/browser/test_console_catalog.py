@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session
 
 from exchange_api.listing_store import upsert_listing
-from tests.browser.conftest import shoot
+from tests.browser.conftest import check_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.api]
 
@@ -46,7 +46,7 @@ def test_catalog_search_filter_and_listing_page(page_for, console_stack, seeded_
     assert page.locator('[data-listing="dataset:9002"]').count() == 1
     assert page.locator('[data-listing="algorithm:9003"]').count() == 1
     assert "9 of 10 uses" in page.locator('[data-listing="dataset:9001"]').inner_text()
-    shoot(page, "catalog")
+    check_page(page, "catalog")
 
     page.get_by_role("searchbox", name="Search").fill("credit")
     page.get_by_role("button", name="Search", exact=True).click()
@@ -76,7 +76,7 @@ def test_catalog_search_filter_and_listing_page(page_for, console_stack, seeded_
     for expected in ("borrower_id", "overdue_days", "0.002 ETH", "9 of 10 uses", "min cohort",
                      "On-chain record", "bafkreicredit"):
         assert expected in text, f"{expected!r} missing from the listing page"
-    shoot(page, "listing")
+    check_page(page, "listing")
     assert page.js_errors == []
 
 
@@ -86,7 +86,7 @@ def test_catalog_on_a_narrow_screen_and_missing_listing(page_for, console_stack,
     page.locator('[data-listing="dataset:9001"]').wait_for()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the catalog overflows a 360 px screen ({width} px wide)"
-    shoot(page, "catalog-narrow")
+    check_page(page, "catalog-narrow")
     page.goto(f"{console_stack.url}/console/datasets/424242")
     alert = page.get_by_role("alert")
     alert.wait_for()
@@ -106,7 +106,27 @@ def test_sign_in_with_ethereum(page_for, console_stack, dev_accounts) -> None:  
     token = page.evaluate("sessionStorage.getItem('dx.token')")
     me = httpx.get(f"{console_stack.url}/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json()["address"] == account.address
-    shoot(page, "signed-in")
+    check_page(page, "signed-in")
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in with Ethereum").wait_for()
     assert page.evaluate("sessionStorage.getItem('dx.token')") is None
+
+
+def test_keyboard_skip_link_sign_in_prompts_and_unknown_pages(page_for, console_stack) -> None:  # type: ignore[no-untyped-def]
+    page, _ = page_for()
+    page.goto(f"{console_stack.url}/console/")
+    page.get_by_role("heading", name="Catalog", level=1).wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    for path, title in (("seller", "Seller"), ("jobs", "My jobs"), ("audit", "Regulator dashboard"),
+                        ("jobs/5", "Job 5")):
+        page.goto(f"{console_stack.url}/console/{path}")
+        page.get_by_role("heading", name=title, level=1).wait_for()
+        assert "Sign in with Ethereum" in page.get_by_role("note").inner_text()
+        check_page(page, f"signed-out-{path.replace('/', '-')}")
+    page.goto(f"{console_stack.url}/console/no/such/page")
+    page.get_by_role("heading", name="Page not found", level=1).wait_for()
+    assert page.get_by_role("link", name="Back to the catalog").count() == 1
+    assert page.js_errors == []

@@ -18,7 +18,7 @@ from contracts.types import JobStatus
 from dx_core.blobstore import LocalBlobStore
 from notarizer.anchorer import Anchorer
 from notarizer.log import TransparencyLog
-from tests.browser.conftest import shoot, wait_for
+from tests.browser.conftest import check_page, wait_for
 from tests.fixtures.api import sign_text, siwe_message
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.api]
@@ -100,7 +100,7 @@ def test_seller_approves_in_the_wallet_and_buyer_watches_the_timeline(  # type: 
     assert card.locator(".program-hash").inner_text() == program_hex
     assert cast.buyer.address in card.inner_text() and "Joint statistics" in card.inner_text()
     assert seller_page.locator(f'#my-listings [data-listing="dataset:{job["dataset"]}"]').count() == 1
-    shoot(seller_page, "seller-pending")
+    check_page(seller_page, "seller-pending")
 
     card.get_by_role("button", name=f"Approve job {job_id}").click()
     card.get_by_text("Relayed on-chain in transaction").wait_for()
@@ -109,13 +109,13 @@ def test_seller_approves_in_the_wallet_and_buyer_watches_the_timeline(  # type: 
     typed = json.loads(payload)
     assert signer == cast.seller.address and typed["primaryType"] == "Approval"
     assert typed["message"]["programHash"].lower() == program_hex and typed["message"]["jobId"] == job_id
-    shoot(seller_page, "seller-approved")
+    check_page(seller_page, "seller-approved")
 
     buyer_page, _ = page_for(cast.buyer)
     buyer_page.goto(f"{url}/console/jobs")
     buyer_page.get_by_role("button", name="Sign in with Ethereum").click()
     buyer_page.locator(f'#jobs [data-job="{job_id}"]').wait_for()
-    shoot(buyer_page, "buyer-jobs")
+    check_page(buyer_page, "buyer-jobs")
     buyer_page.get_by_role("link", name=f"Job {job_id}", exact=True).click()
     step = lambda key: buyer_page.locator(f'#timeline [data-step="{key}"]')  # noqa: E731
     step("authorized").and_(buyer_page.locator('[data-state="done"]')).wait_for()
@@ -136,7 +136,7 @@ def test_seller_approves_in_the_wallet_and_buyer_watches_the_timeline(  # type: 
     step("destroyed").and_(buyer_page.locator('[data-state="done"]')).wait_for()
     assert buyer_page.locator("#shares tbody tr").count() == 3
     assert buyer_page.locator("#shares .badge-ok").count() == 3
-    shoot(buyer_page, "buyer-job-timeline")
+    check_page(buyer_page, "buyer-job-timeline")
     assert seller_page.js_errors == [] and buyer_page.js_errors == []
 
 
@@ -155,7 +155,7 @@ def test_regulator_proves_the_real_jobs_trail(page_for, console_stack, cast, job
         assert kind in kinds, f"{kind} missing from the trail {kinds}"
     states = set(page.locator("#trail tbody tr").evaluate_all("rs => rs.map(r => r.dataset.state)"))
     assert states == {"ok"}
-    shoot(page, "audit-real-job-trail")
+    check_page(page, "audit-real-job-trail")
 
 
 def test_listing_page_finds_its_listing_transaction_on_chain(page_for, console_stack, job) -> None:  # type: ignore[no-untyped-def]
@@ -168,7 +168,7 @@ def test_listing_page_finds_its_listing_transaction_on_chain(page_for, console_s
     assert tx.get_attribute("title").lower() == (want if want.startswith("0x") else "0x" + want)
     assert "listing event found on-chain" in page.locator("#onchain").inner_text()
     assert "admissions" in page.locator("main").inner_text()
-    shoot(page, "listing-onchain")
+    check_page(page, "listing-onchain")
 
 
 def test_seller_declines_a_request(page_for, console_stack, cast, job) -> None:  # type: ignore[no-untyped-def]
