@@ -29,6 +29,9 @@ DEMO_CAST: dict[str, int] = {
 }
 # Accounts of the services `dx up` runs (one per process, so their nonces never race).
 SERVICE_ACCOUNTS: dict[str, int] = {"node-0": 7, "node-1": 8, "node-2": 9, "notarizer": 10, "relayer": 11}
+# The cast's Ethereum keys are the chain's public dev keys, so a costly KDF would protect nothing:
+# a light scrypt keeps `dx up` quick. Accounts made with `dx account new/import` get the full cost.
+DEV_SCRYPT_N = 2**12
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _cache: dict[tuple[str, str], keystore.Identity] = {}
 
@@ -55,7 +58,8 @@ def path_of(name: str) -> Path:
     return keys_dir() / f"{name}.json"
 
 
-def create(name: str, private_key: str | bytes | None = None) -> AccountInfo:
+def create(name: str, private_key: str | bytes | None = None, scrypt_n: int = keystore.DEFAULT_SCRYPT_N
+           ) -> AccountInfo:
     """A new encrypted keystore `name` (fresh keys, or the given Ethereum private key)."""
     from eth_account import Account
 
@@ -69,7 +73,7 @@ def create(name: str, private_key: str | bytes | None = None) -> AccountInfo:
         raise InputError(f"not a valid private key: {type(exc).__name__}",
                          hint="pass 32 bytes as 64 hex digits, with or without 0x") from None
     ident = keystore.create(account)
-    keystore.save(ident, path, password())
+    keystore.save(ident, path, password(), scrypt_n)
     return info(name)
 
 
@@ -111,5 +115,5 @@ def ensure_demo_cast() -> list[tuple[AccountInfo, bool]]:
         if path_of(name).exists():
             out.append((info(name), False))
         else:
-            out.append((create(name, dev_keys[index]), True))
+            out.append((create(name, dev_keys[index], DEV_SCRYPT_N), True))
     return out
