@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from notarizer.checkpoints import AnchoredCheckpoint, CheckpointStore
 from notarizer.entry import (
     InvalidEntry,
     LogEntry,
@@ -63,28 +64,6 @@ class NewEntry:
     payload_hash: str | None = None
 
 
-@dataclass(frozen=True)
-class AnchoredCheckpoint:
-    """A checkpoint as anchored on the Notary, with the transaction that anchored it (if known)."""
-
-    idx: int
-    tree_size: int
-    root: bytes
-    tx_hash: str | None
-    block_number: int | None
-    anchored_at_us: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.idx,
-            "tree_size": self.tree_size,
-            "root": self.root.hex(),
-            "tx_hash": self.tx_hash,
-            "block_number": self.block_number,
-            "anchored_at": self.anchored_at_us,
-        }
-
-
 def _to_us(value: datetime | int | float | None) -> int | None:
     if value is None:
         return None
@@ -120,7 +99,7 @@ def _prepare(item: NewEntry | Mapping[str, Any]) -> tuple[str, str, tuple[str, .
     return kind, actor, subjects, text, digest, json.loads(text)
 
 
-class TransparencyLog:
+class TransparencyLog(CheckpointStore):
     """Append-only log whose entries are the leaves of an RFC 6962 tree stored as perfect subtrees."""
 
     def __init__(self, engine: Engine) -> None:
@@ -355,58 +334,6 @@ class TransparencyLog:
                 )
             for r in rows:
                 yield self._row_to_entry(r, bytes(leaves.get(node_id(0, int(r.seq)), b"")))
-
-    # -- checkpoints -----------------------------------------------------------------------------------
-
-    def record_checkpoint(self, cp: AnchoredCheckpoint) -> None:
-        """Remember an anchored checkpoint (idempotent; a different record under one index is an error)."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(_CHECKPOINTS).where(_CHECKPOINTS.c.idx == cp.idx)).first()
-            if row is None:
-                conn.execute(
-                    insert(_CHECKPOINTS).values(
-                        idx=cp.idx,
-                        tree_size=cp.tree_size,
-                        root=cp.root.hex(),
-                        tx_hash=cp.tx_hash,
-                        block_number=cp.block_number,
-                        anchored_at_us=cp.anchored_at_us,
-                    )
-                )
-            elif (row.tree_size, row.root) != (cp.tree_size, cp.root.hex()):
-                raise LogError(
-                    f"checkpoint {cp.idx} is recorded as ({row.tree_size}, {row.root}) but is now "
-                    f"reported as ({cp.tree_size}, {cp.root.hex()})"
-                )
-            elif row.tx_hash is None and cp.tx_hash is not None:
-                conn.execute(
-                    update(_CHECKPOINTS)
-                    .where(_CHECKPOINTS.c.idx == cp.idx)
-                    .values(tx_hash=cp.tx_hash, block_number=cp.block_number)
-                )
-
-    def forget_checkpoints_from(self, idx: int) -> None:
-        """Drop records of checkpoints `idx` and later (the chain no longer has them: a node lost state)."""
-        with self.engine.begin() as conn:
-            conn.execute(delete(_CHECKPOINTS).where(_CHECKPOINTS.c.idx >= idx))
-
-    def checkpoints(self) -> list[AnchoredCheckpoint]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(_CHECKPOINTS).order_by(_CHECKPOINTS.c.idx)).all()
-        return [
-            AnchoredCheckpoint(
-                r.idx, r.tree_size, bytes.fromhex(r.root), r.tx_hash, r.block_number, r.anchored_at_us
-            )
-            for r in rows
-        ]
-
-    def latest_checkpoint(self) -> AnchoredCheckpoint | None:
-        cps = self.checkpoints()
-        return cps[-1] if cps else None
-
-    def checkpoint_covering(self, seq: int) -> AnchoredCheckpoint | None:
-        """The first recorded checkpoint whose tree contains entry `seq`, if any."""
-        return next((cp for cp in self.checkpoints() if cp.tree_size > seq), None)
 
     def pending_count(self, since_size: int, ignore_kind: str) -> int:
         """Entries at or after `since_size` whose kind is not `ignore_kind` (what is worth anchoring)."""

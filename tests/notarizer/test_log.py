@@ -7,6 +7,7 @@ import threading
 import pytest
 from sqlalchemy import text
 
+from notarizer.checkpoints import CheckpointConflict
 from notarizer.entry import InvalidEntry, Kind, payload_digest
 from notarizer.log import (
     AnchoredCheckpoint,
@@ -151,7 +152,7 @@ def test_checkpoints_are_recorded_idempotently(log: TransparencyLog) -> None:
     assert (
         log.checkpoints() == [cp] and log.checkpoint_covering(4) == cp and log.checkpoint_covering(5) is None
     )
-    with pytest.raises(LogError, match="checkpoint 0 is recorded as"):
+    with pytest.raises(CheckpointConflict, match="checkpoint 0 is recorded as"):
         log.record_checkpoint(AnchoredCheckpoint(0, 4, log.root(4), None, None, 1))
 
 
