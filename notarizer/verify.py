@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--log", type=Path, help="exported log, JSON lines (one entry per line)")
     src.add_argument("--bundle", type=Path, help="a signed job or dataset bundle (JSON)")
-    src.add_argument("--api", help="exchange API base URL to download the export from")
+    src.add_argument("--api", help="exchange API base URL, e.g. http://127.0.0.1:8000/v1 (serving /audit)")
     parser.add_argument("--token", help="bearer token for --api (a regulator's sign-in token)")
     parser.add_argument("--job", type=int, help="with --api: download and verify this job's bundle")
     parser.add_argument("--dataset", type=int, help="with --api: download and verify this dataset's bundle")
