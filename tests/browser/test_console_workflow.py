@@ -157,6 +157,15 @@ def test_regulator_proves_the_real_jobs_trail(page_for, console_stack, cast, job
     assert states == {"ok"}
     check_page(page, "audit-real-job-trail")
 
+    page.goto(f"{console_stack.url}/console/audit/datasets/{job['dataset']}")
+    summary = page.locator("#usage-summary")
+    summary.get_by_text("usage entries proved on-chain").wait_for()
+    assert "1 metered uses of 5 allowed" in summary.inner_text()
+    assert set(page.locator("#usage tbody tr").evaluate_all("rs => rs.map(r => r.dataset.state)")) == {"ok"}
+    by_buyer = page.get_by_role("list", name="Uses by buyer").inner_text()
+    assert cast.buyer.address[:10] in by_buyer and by_buyer.split()[-1] == "1"
+    check_page(page, "audit-real-dataset-usage")
+
 
 def test_listing_page_finds_its_listing_transaction_on_chain(page_for, console_stack, job) -> None:  # type: ignore[no-untyped-def]
     page, _ = page_for()

@@ -111,3 +111,11 @@ export function canonicalJson(v) {
 export function canonicalBytes(v) {
   return new TextEncoder().encode(canonicalJson(v));
 }
+
+/** The same tree with every RawNumber turned into a plain JS number (for display, never for hashing). */
+export function toPlain(v) {
+  if (v instanceof RawNumber) return Number(v.text);
+  if (Array.isArray(v)) return v.map(toPlain);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toPlain(x)]));
+  return v;
+}

@@ -16,8 +16,10 @@ function ticks(max, count = 4) {
 /** points: [{t: ms, n: cumulative count}] sorted by t; limit: max uses (0 = none). */
 export function usageChart(points, limit, title) {
   const id = `chart-${Math.random().toString(36).slice(2, 8)}`;
-  const t0 = points.length ? points[0].t : Date.now();
-  const t1 = points.length ? Math.max(points.at(-1).t, t0 + 1000) : t0 + 1000;
+  const first = points.length ? points[0].t : Date.now();
+  const t1 = points.length ? Math.max(points.at(-1).t, first + 60_000) : first + 60_000;
+  // Start a little before the first use so that its step is visible.
+  const t0 = first - Math.max((t1 - first) * 0.05, 60_000);
   const top = Math.max(limit || 0, points.length ? points.at(-1).n : 0, 1);
   const x = (t) => PAD.left + ((t - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
   const y = (n) => H - PAD.bottom - (n / top) * (H - PAD.top - PAD.bottom);

@@ -1,6 +1,7 @@
 // A dataset's metered usage over time, by buyer and by algorithm, each use proved against the chain.
 
-import { api, items } from "../api.js";
+import { api } from "../api.js";
+import { toPlain } from "../canonical.js";
 import { badge, emptyState, formatTime, h, table, put } from "../dom.js";
 import { bars, usageChart } from "../chart.js";
 import { listing } from "../model.js";
@@ -15,19 +16,17 @@ export async function render(main, [datasetId], { session, link }) {
     return;
   }
   put(main, h("p", { class: "crumbs" }, link("audit", "Regulator dashboard"), ` / Dataset ${datasetId}`));
-  const [cps, usage, entries, meta] = await Promise.all([
+  const [cps, exact, meta] = await Promise.all([
     loadCheckpoints(),
-    api(`/audit/datasets/${datasetId}/usage`),
-    api("/audit/entries", { query: { subject: `dataset:${datasetId}`, kind: "job.*", limit: 1000 }, exact: true }),
+    api(`/audit/datasets/${datasetId}/usage`, { exact: true }),
     api(`/catalog/datasets/${datasetId}`, { auth: false }).catch(() => null),
   ]);
+  const usage = toPlain(exact);
   const l = meta ? listing(meta, "dataset") : null;
   put(main, h("h1", {}, `Usage of ${l ? l.title : `dataset ${datasetId}`}`));
   const uses = usage.uses || [];
-  // The usage route carries each record's proof; the leaf fields come from the entries route.
-  const bySeq = new Map(items(entries).map((e) => [Number(e.seq.text ?? e.seq), e]));
-  const proved = await verifyEntries(uses.filter((u) => bySeq.has(u.seq)).map((u) => ({ ...bySeq.get(u.seq),
-    inclusion: u.inclusion })), cps.trusted);
+  // Each usage record is a whole log entry with its proof: re-check it here from its exact fields.
+  const proved = await verifyEntries(exact.uses || [], cps.trusted);
   const verdict = new Map(proved.map((r) => [r.seq, r]));
   const metered = uses.filter((u) => u.kind === METERED_KIND).sort((a, b) => a.time - b.time);
   const points = metered.map((u, k) => ({ t: u.time / 1000, n: k + 1 }));
@@ -35,7 +34,8 @@ export async function render(main, [datasetId], { session, link }) {
   const byAlgorithm = new Map();
   for (const u of metered) {
     const buyer = u.buyer || "unknown";
-    const algo = u.algorithm ? String(u.algorithm) : "unknown";
+    const algo = u.algorithm === null || u.algorithm === undefined ? "unknown"
+      : /^\d+$/.test(String(u.algorithm)) ? `algorithm:${u.algorithm}` : String(u.algorithm);
     byBuyer.set(buyer, (byBuyer.get(buyer) || 0) + 1);
     byAlgorithm.set(algo, (byAlgorithm.get(algo) || 0) + 1);
   }
