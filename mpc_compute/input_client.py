@@ -157,6 +157,21 @@ def _check_columns(wanted: list[str], present: list[str], path: Path) -> None:
         )
 
 
+def _npy_blocks(path: Path, data: np.memmap, batch_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Row blocks read with plain file reads: a memory map would keep every touched page resident."""
+    if data.flags.f_contiguous and not data.flags.c_contiguous:
+        for start in range(0, data.shape[0], batch_rows):
+            yield start, np.array(data[start : start + batch_rows])
+        return
+    offset, (rows, cols), dtype = data.offset, data.shape, data.dtype
+    del data
+    with path.open("rb") as fh:
+        for start in range(0, rows, batch_rows):
+            n = min(batch_rows, rows - start)
+            fh.seek(offset + start * cols * dtype.itemsize)
+            yield start, np.fromfile(fh, dtype=dtype, count=n * cols).reshape(n, cols)
+
+
 def iter_columns(
     path: Path, schema: list[Column], batch_rows: int
 ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
@@ -172,8 +187,7 @@ def iter_columns(
             )
         if data.dtype.kind not in "biuf":
             raise InputValidationError(f"{path.name} holds {data.dtype}, not numbers")
-        for start in range(0, data.shape[0], batch_rows):
-            block = np.asarray(data[start : start + batch_rows])
+        for start, block in _npy_blocks(path, data, batch_rows):
             yield start, {c.name: _convert(c, pa.array(block[:, k]), start) for k, c in enumerate(schema)}
         return
     if suffix == ".csv":
