@@ -21,14 +21,54 @@ class BlobSource(Protocol):
 
 
 class HttpBlobStore:
-    """Blobs through the exchange API: `PUT /v1/blobs` (raw body) -> {"cid"}, `GET /v1/blobs/{cid}`."""
+    """Blobs through the exchange API: `PUT /v1/blobs` (raw body) -> {"cid"}, `GET /v1/blobs/{cid}`.
 
-    def __init__(self, api_url: str, token: str | None = None, timeout: float = 120.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=timeout)
+    Uploads need a signed-in member: give `token`, or `account` to sign in with Ethereum (EIP-4361:
+    GET /v1/auth/nonce, POST /v1/auth/login) on the first upload and again when the token expires.
+    """
+
+    def __init__(self, api_url: str, token: str | None = None, account=None, timeout: float = 120.0) -> None:
+        self._http = httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout)
+        self._token, self._account = token, account
+
+    def _login(self) -> str:
+        from datetime import UTC, datetime, timedelta
+
+        from eth_account.messages import encode_defunct
+
+        n = self._http.get("/v1/auth/nonce")
+        n.raise_for_status()
+        info = n.json()
+        now = datetime.now(UTC)
+
+        def iso(t: datetime) -> str:
+            return t.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+        domain, expires = info["domain"], iso(now + timedelta(minutes=15))
+        message = (
+            f"{domain} wants you to sign in with your Ethereum account:\n{self._account.address}\n\n"
+            f"Sign in to the exchange\n\nURI: http://{domain}\nVersion: 1\nChain ID: {info['chain_id']}\n"
+            f"Nonce: {info['nonce']}\nIssued At: {iso(now)}\nExpiration Time: {expires}"
+        )
+        signature = self._account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
+        resp = self._http.post("/v1/auth/login", json={"message": message, "signature": signature})
+        resp.raise_for_status()
+        self._token = resp.json()["access_token"]
+        return self._token
+
+    def _put_once(self, data: bytes) -> httpx.Response:
+        headers = {"Content-Type": "application/octet-stream"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return self._http.put("/v1/blobs", content=data, headers=headers)
 
     def put(self, data: bytes) -> str:
-        resp = self._http.put("/v1/blobs", content=data, headers={"Content-Type": "application/octet-stream"})
+        if self._token is None and self._account is not None:
+            self._login()
+        resp = self._put_once(data)
+        if resp.status_code == 401 and self._account is not None:
+            self._login()
+            resp = self._put_once(data)
         resp.raise_for_status()
         cid = resp.json()["cid"]
         if cid != cid_for_bytes(data):
@@ -67,10 +107,11 @@ class VerifiedStore:
         return data
 
 
-def open_blob_source(location: str) -> BlobSource:
-    """`http(s)://...` -> the exchange API; `ipfs+http://host:port` -> Kubo; otherwise a local directory."""
+def open_blob_source(location: str, account=None) -> BlobSource:
+    """`http(s)://...` -> the exchange API (uploads signed in as `account`); `ipfs+http://host:port` -> Kubo;
+    otherwise a local directory."""
     if location.startswith("ipfs+"):
         return VerifiedStore(IpfsBlobStore(location.removeprefix("ipfs+")))
     if location.startswith(("http://", "https://")):
-        return HttpBlobStore(location)
+        return HttpBlobStore(location, account=account)
     return VerifiedStore(LocalBlobStore(Path(location.removeprefix("local:"))))

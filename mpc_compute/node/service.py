@@ -82,7 +82,7 @@ class NodeService:
         self, config: NodeConfig, identity: Identity, authorization: Authorization, sink: AttestationSink
     ) -> None:
         self.config, self.identity, self.authorization, self.sink = config, identity, authorization, sink
-        self.blobs = open_blob_source(config.blobs)
+        self.blobs = open_blob_source(config.blobs, identity.account)
         self.jobs: dict[int, JobState] = {}
         self._lock = threading.Lock()
         self._threads: dict[int, threading.Thread] = {}
@@ -129,6 +129,8 @@ class NodeService:
                 state.stage(state.status, state.error)
                 self._receipt(state, report)
                 return
+            report["output_cid"] = self.blobs.put(report.pop("sealed_output"))
+            state.stage("output_stored")
             self._attest(state, record, order, report)
             self._receipt(state, report)
             state.status = "succeeded"

@@ -146,7 +146,6 @@ def execute(order: WorkOrder, notify=lambda stage, at: None) -> dict:
 
     `notify(stage, time)` is called as each stage ends, so the node's job status is live.
     """
-    from mpc_compute.node.blob_source import open_blob_source
     from mpc_compute.party import run_party
 
     held: list = []
@@ -172,9 +171,9 @@ def execute(order: WorkOrder, notify=lambda stage, at: None) -> dict:
         held.extend(outputs.values())
         stage("computed")
         sealed = pack_and_seal(order, outputs, held)
-        cid = open_blob_source(order.blobs).put(sealed)
         stage("output_sealed")
-        report.update(ok=True, output_cid=cid, output_share_hash=hashlib.sha256(sealed).hexdigest())
+        # only ciphertext leaves the worker: the node stores it under its own blob-store identity
+        report.update(ok=True, sealed_output=sealed, output_share_hash=hashlib.sha256(sealed).hexdigest())
     except ShareCheckError as exc:
         report.update(error=str(exc), kind="refused")
     except Exception as exc:
