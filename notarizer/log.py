@@ -99,6 +99,20 @@ def _prepare(item: NewEntry | Mapping[str, Any]) -> tuple[str, str, tuple[str, .
     return kind, actor, subjects, text, digest, json.loads(text)
 
 
+def _insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        # executemany sends one INSERT per row; COPY in the same transaction streams them all at once.
+        cols = list(rows[0])
+        with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
+            with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in cols])
+    else:
+        conn.execute(insert(table), rows)
+
+
 class TransparencyLog(CheckpointStore):
     """Append-only log whose entries are the leaves of an RFC 6962 tree stored as perfect subtrees."""
 
@@ -159,10 +173,8 @@ class TransparencyLog(CheckpointStore):
                 )
                 subjects.extend({"subject": s, "seq": seq} for s in subs)
                 out.append(LogEntry(seq, now, actor, kind, subs, digest, payload, lh))
-            conn.execute(insert(_ENTRIES), entries)
-            if subjects:
-                conn.execute(insert(_SUBJECTS), subjects)
-            conn.execute(insert(_NODES), nodes)
+            for table, rows in ((_ENTRIES, entries), (_SUBJECTS, subjects), (_NODES, nodes)):
+                _insert_rows(conn, table, rows)
         return out
 
     # -- tree ------------------------------------------------------------------------------------------
