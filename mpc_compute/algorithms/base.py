@@ -1,0 +1,159 @@
+"""The algorithm contract: roles, public-parameter validation, deterministic compilation and hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from mpc_compute import spu_runtime
+
+ALLOWED_DTYPES = ("float32", "float64", "int32", "int64")
+
+
+class AlgorithmError(ValueError):
+    """An algorithm was asked for with inputs or public parameters it does not accept."""
+
+
+class UnknownAlgorithm(AlgorithmError):
+    pass
+
+
+class InvalidInputs(AlgorithmError):
+    pass
+
+
+class InvalidParams(AlgorithmError):
+    pass
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A program input as the public knows it: name, shape, dtype (never its values)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @classmethod
+    def of(cls, spec: InputSpec | Sequence[Any]) -> InputSpec:
+        if isinstance(spec, InputSpec):
+            return spec
+        name, shape, dtype = spec
+        dtype_name = np.dtype(dtype).name
+        if dtype_name not in ALLOWED_DTYPES:
+            raise InvalidInputs(f"input {name!r}: dtype {dtype_name} not supported (use {ALLOWED_DTYPES})")
+        return cls(str(name), tuple(int(d) for d in shape), dtype_name)
+
+
+@dataclass(frozen=True)
+class Role:
+    """Who supplies an input: kind is data, model or query; `many` allows name_0, name_1, ..."""
+
+    name: str
+    kind: str
+    many: bool
+    description: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Build:
+    """What an algorithm's builder returns: the jax function (positional inputs in spec order)."""
+
+    fn: Callable[..., tuple[Any, ...]]
+    output_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompiledProgram:
+    """An SPU executable plus the runtime config it must run under; program_hash identifies both."""
+
+    algorithm: str
+    version: str
+    executable: bytes
+    config: bytes
+    program_hash: bytes
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+    def verify(self) -> None:
+        actual = spu_runtime.program_digest(self.executable, self.config)
+        if actual != self.program_hash:
+            raise AlgorithmError(
+                f"program {self.algorithm}: executable and config hash to {actual.hex()[:16]}..., "
+                f"not the stated {self.program_hash.hex()[:16]}..."
+            )
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A versioned, documented program of the library. Public parameters are validated by `check_params`.
+
+    code_hash = sha256("<name>@<version>\\0" + the source text of the algorithm's module): it changes
+    whenever the program text changes, independent of shapes. What actually runs for a job is named by
+    the program hash of its compiled IR.
+    """
+
+    name: str
+    version: str
+    description: str
+    roles: tuple[Role, ...]
+    outputs: tuple[str, ...]
+    result_receiver: str
+    params_doc: dict[str, str]
+    check_params: Callable[[list[InputSpec], dict[str, Any]], dict[str, Any]]
+    build: Callable[[list[InputSpec], dict[str, Any]], Build]
+    module: ModuleType = field(repr=False)
+    field_type: str = spu_runtime.DEFAULT_FIELD
+    fxp_bits: int = spu_runtime.DEFAULT_FXP_BITS
+
+    @property
+    def code_hash(self) -> bytes:
+        source = inspect.getsource(self.module)
+        return hashlib.sha256(f"{self.name}@{self.version}\0".encode() + source.encode()).digest()
+
+    def config(self):
+        return spu_runtime.runtime_config(self.field_type, self.fxp_bits)
+
+    def check_inputs(self, specs: list[InputSpec]) -> dict[str, list[InputSpec]]:
+        """Group specs by role; names are `<role>` or, for roles with many providers, `<role>_<k>`."""
+        grouped: dict[str, list[InputSpec]] = {r.name: [] for r in self.roles}
+        seen: set[str] = set()
+        for spec in specs:
+            if spec.name in seen:
+                raise InvalidInputs(f"{self.name}: input name {spec.name!r} given twice")
+            seen.add(spec.name)
+            role = next((r for r in self.roles if _matches(r, spec.name)), None)
+            if role is None:
+                expected = ", ".join(f"{r.name}_<k>" if r.many else r.name for r in self.roles)
+                raise InvalidInputs(f"{self.name}: input {spec.name!r} fits no role (expected {expected})")
+            grouped[role.name].append(spec)
+        for role in self.roles:
+            if not grouped[role.name] and not role.optional:
+                raise InvalidInputs(f"{self.name}: no input for role {role.name!r} ({role.description})")
+            if role.many:
+                grouped[role.name].sort(key=lambda s: int(s.name.rsplit("_", 1)[1]))
+        return grouped
+
+
+def _matches(role: Role, name: str) -> bool:
+    if role.many:
+        return re.fullmatch(rf"{re.escape(role.name)}_(0|[1-9][0-9]{{0,3}})", name) is not None
+    return name == role.name
+
+
+def require(cond: bool, message: str) -> None:
+    if not cond:
+        raise InvalidParams(message)
+
+
+def only_keys(params: dict[str, Any], allowed: set[str], algorithm: str) -> None:
+    unknown = sorted(set(params) - allowed)
+    require(not unknown, f"{algorithm}: unknown parameters {unknown} (allowed: {sorted(allowed)})")
