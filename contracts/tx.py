@@ -23,6 +23,10 @@ from contracts.errors import (
 )
 
 GAS_MARGIN = 1.25
+# One lock per sender address for the whole process: two Ledger objects (say the API and the anchorer
+# in one process) sending for the same account must not pick the same nonce.
+_SENDER_LOCKS: dict[str, threading.Lock] = {}
+_SENDER_LOCKS_GUARD = threading.Lock()
 PRIORITY_FEE_WEI = 1_000_000_000
 
 
@@ -109,12 +113,11 @@ class TxSender:
     def __init__(self, w3: Web3, decoder: EventDecoder | None = None) -> None:
         self.w3 = w3
         self.decoder = decoder
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
 
-    def _lock(self, address: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(address, threading.Lock())
+    @staticmethod
+    def _lock(address: str) -> threading.Lock:
+        with _SENDER_LOCKS_GUARD:
+            return _SENDER_LOCKS.setdefault(address, threading.Lock())
 
     def fees(self) -> dict[str, int]:
         """EIP-1559 fee fields generous enough for the next few blocks."""
