@@ -95,13 +95,13 @@ def services(config: StackConfig) -> list[Service]:
                             "--state-dir", str(Path(config.data_dir) / "chain")]))
     out.append(Service("api", "exchange_api", [], f"{config.api_url}/health"))
     out.append(Service("anchorer", "notarizer.anchorer"))
-    # Without the chain glue a node still serves its control API (jobs triggered by hand).
+    # Nodes read and write blobs in the exchange's own store (settings: same data dir, same backend);
+    # without the chain glue a node still serves its control API (jobs triggered by hand).
     chain_args = ["--rpc-url", config.rpc_url, "--watch"] if _module_exists("mpc_compute.node.chain") else []
     for i in range(NODE_COUNT):
         keystore_path = Path(config.data_dir) / "keys" / f"node-{i}.json"
         out.append(Service(f"node-{i}", "mpc_compute.node",
-                           ["--index", str(i), "--keystore", str(keystore_path), "--blobs", config.api_url,
-                            *chain_args],
+                           ["--index", str(i), "--keystore", str(keystore_path), *chain_args],
                            f"http://127.0.0.1:{config.node_base_port + i}/health"))
     return out
 

@@ -112,9 +112,16 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
     except (job_spec.JobSpecError, algorithms.AlgorithmError) as exc:
         raise InputError(f"the job does not fit the listings: {exc}") from None
     client.put_blob(spec.to_bytes())
-    job_id = client.request_job(dataset_ids, int(alg_listing["id"]), spec.digest(), program.program_hash,
-                                bytes.fromhex(receiver_info.x25519_public), int(time.time()) + deadline_s,
-                                receiver_info.address)
+    from exchange_api.client import ExchangeError
+
+    try:
+        job_id = client.request_job(dataset_ids, int(alg_listing["id"]), spec.digest(), program.program_hash,
+                                    bytes.fromhex(receiver_info.x25519_public), int(time.time()) + deadline_s,
+                                    receiver_info.address)
+    except ExchangeError as exc:
+        reason = exc.contract_error or exc.problem.get("title", "")
+        raise RemoteError(f"the job request was refused ({reason}): {exc.problem.get('detail', exc)}",
+                          hint="check the listings' status, uses and terms: `dx dataset show ID`") from None
     return {"job_id": job_id, "algorithm": alg.name, "datasets": dataset_ids, "receiver": who,
             "params_hash": "0x" + spec.digest().hex(), "program_hash": "0x" + program.program_hash.hex()}
 
@@ -196,16 +203,14 @@ def reconstruct(acting: str, job_id: int) -> dict[str, Any]:
 
     job = context.client(acting).job(job_id)
     atts = _signed_attestations(job_id)
-    onchain = {a["node_index"]: a["output_share_hash"].removeprefix("0x")
-               for a in job.get("attestations", []) if a["kind"] == "result"}
-    for a in atts:  # the signed statements must say what the nodes attested on-chain
-        if a.node_index in onchain and onchain[a.node_index] != a.output_share_hash.removeprefix("0x"):
-            raise VerificationError(f"node {a.node_index}'s signed attestation differs from its on-chain one")
+    # The chain is the authority: each signed attestation must carry the hash its node attested on-chain.
+    on_chain = context.ledger().jobs.output_share_hashes(job_id)
     ident = identities.load(acting)
     try:
         return fetch_result(job_id, atts, ident.x25519, HttpBlobStore(context.api_url()),
                             expected_addresses=context.cluster_addresses(),
-                            expected_program_hash=bytes.fromhex(job["program_hash"].removeprefix("0x")))
+                            expected_program_hash=bytes.fromhex(job["program_hash"].removeprefix("0x")),
+                            chain_output_hashes=on_chain)
     except ResultError as exc:
         raise VerificationError(f"the result of job {job_id} does not check out: {exc}") from None
 
