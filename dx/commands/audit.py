@@ -34,7 +34,12 @@ def usage(dataset_id: DatasetId, acting: Acting = "regulator") -> None:
     """
     from dx import actions
 
-    output.emit(actions.audit_usage(acting, dataset_id))
+    doc = actions.audit_usage(acting, dataset_id)
+    uses = doc.get("uses", [])
+    output.emit(doc, lambda: output.console.print(output.table(
+        f"metered usage of dataset #{dataset_id}: {len(uses)} notarized events",
+        ["seq", "kind", "job", "actor"],
+        [(u.get("seq"), u.get("kind"), u.get("job"), u.get("actor")) for u in uses])))
 
 
 @app.command("verify")

@@ -61,8 +61,19 @@ def status(job_id: JobId,
     """
     from dx import actions
 
-    result = actions.watch_job(acting, job_id) if watch else actions.job_status(acting, job_id)
-    output.emit(result)
+    job = actions.watch_job(acting, job_id) if watch else actions.job_status(acting, job_id)
+
+    def human() -> None:
+        results = sum(a["kind"] == "result" for a in job.get("attestations", []))
+        output.console.print(f"job [bold]#{job['id']}[/]: [bold]{job['status']}[/]  algorithm "
+                             f"#{job['algorithm_id']} on datasets {job['dataset_ids']}  "
+                             f"({results}/3 nodes attested on-chain)")
+        if job.get("pending_owners"):
+            output.console.print("waiting for approval of: " + ", ".join(job["pending_owners"]))
+        output.console.print(output.table(None, ["node", "status", "stage", "error"], [
+            (n["index"], n["status"], n["stage"], n["error"]) for n in job["nodes"]]))
+
+    output.emit(job, human)
 
 
 @job_app.command("result")
