@@ -91,6 +91,17 @@ def test_dashboard_and_trail_verify_green(page_for, console_stack, regulator, an
     assert page.js_errors == []
 
 
+def test_trail_fits_a_narrow_screen(page_for, console_stack, regulator, anchored_trail) -> None:  # type: ignore[no-untyped-def]
+    page, _ = page_for(regulator, width=360, height=740)
+    sign_in(page, console_stack.url)
+    for path in (f"audit/jobs/{JOB}", "audit", f"audit/datasets/{DATASET}"):
+        page.goto(f"{console_stack.url}/console/{path}")
+        page.locator(".summary .badge").first.wait_for()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"/console/{path} is {width} px wide on a 360 px screen"
+    check_page(page, "audit-usage-narrow")
+
+
 def test_tampered_entry_is_named(page_for, console_stack, regulator, anchored_trail) -> None:  # type: ignore[no-untyped-def]
     seq = anchored_trail["authorized"]
     with console_stack.engine.begin() as conn:

@@ -72,6 +72,9 @@ def test_catalog_search_filter_and_listing_page(page_for, console_stack, seeded_
 
     page.goto(f"{console_stack.url}/console/datasets/9001")
     page.get_by_role("heading", name="Retail credit bureau 2025", level=1).wait_for()
+    page.locator("#onchain dl").wait_for()
+    # Seeded straight into the database, this listing has no listing event on-chain: the page says so.
+    assert "no dataset #9001 listing event in block 12" in page.locator("#onchain").inner_text()
     text = page.locator("main").inner_text()
     for expected in ("borrower_id", "overdue_days", "0.002 ETH", "9 of 10 uses", "min cohort",
                      "On-chain record", "bafkreicredit"):

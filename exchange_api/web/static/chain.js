@@ -21,6 +21,13 @@ function words(hex) {
   return out;
 }
 
+function decodeCheckpoint(hex, index) {
+  const w = words(hex || "0x");
+  if (w.length < 4) throw new ChainError(`Notary.checkpoint(${index}) returned no record`);
+  return { treeSize: Number(BigInt(`0x${w[0]}`)), root: w[1], timestamp: Number(BigInt(`0x${w[2]}`)),
+    blockNumber: Number(BigInt(`0x${w[3]}`)) };
+}
+
 export class ChainReader {
   constructor(rpcUrl, notary) {
     this.rpcUrl = rpcUrl;
@@ -46,6 +53,42 @@ export class ChainReader {
     return body.result;
   }
 
+  /** Several calls in one JSON-RPC batch (one round trip); results in the order of `calls`. */
+  async batch(calls) {
+    if (!calls.length) return [];
+    const first = this.nextId;
+    this.nextId += calls.length;
+    const body = calls.map(([method, params], k) => ({ jsonrpc: "2.0", id: first + k, method, params }));
+    let res;
+    try {
+      res = await fetch(this.rpcUrl, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body) });
+    } catch (err) {
+      throw new ChainError(`the chain RPC at ${this.rpcUrl} is unreachable (${err.message})`);
+    }
+    const replies = await res.json().catch(() => null);
+    if (!Array.isArray(replies)) throw new ChainError(`the chain RPC answered a batch with HTTP ${res.status}`);
+    const byId = new Map(replies.map((r) => [r.id, r]));
+    return calls.map(([method], k) => {
+      const r = byId.get(first + k);
+      if (!r || r.error) throw new ChainError(`${method} failed: ${r && r.error ? r.error.message : "no reply"}`);
+      return r.result;
+    });
+  }
+
+  /** Notary records for many indices in one batch (see `checkpoint`). */
+  async checkpoints(indices) {
+    const out = await this.batch(indices.map((i) => ["eth_call",
+      [{ to: this.notary, data: `0x${SEL_CHECKPOINT}${word(i)}` }, "latest"]]));
+    return out.map((hex, k) => decodeCheckpoint(hex, indices[k]));
+  }
+
+  /** CheckpointAnchored events of many transactions in one batch (see `anchoredEvent`). */
+  async anchoredEvents(txHashes) {
+    const receipts = await this.batch(txHashes.map((t) => ["eth_getTransactionReceipt", [t]]));
+    return receipts.map((r) => this.eventOf(r));
+  }
+
   async checkpointCount() {
     return Number(BigInt(await this.call("eth_call", [{ to: this.notary, data: `0x${SEL_COUNT}` }, "latest"])));
   }
@@ -53,15 +96,15 @@ export class ChainReader {
   /** The Notary's own record of checkpoint `index`: {treeSize, root (hex), timestamp, blockNumber}. */
   async checkpoint(index) {
     const out = await this.call("eth_call", [{ to: this.notary, data: `0x${SEL_CHECKPOINT}${word(index)}` }, "latest"]);
-    const w = words(out);
-    if (w.length < 4) throw new ChainError(`Notary.checkpoint(${index}) returned no record`);
-    return { treeSize: Number(BigInt(`0x${w[0]}`)), root: w[1], timestamp: Number(BigInt(`0x${w[2]}`)),
-      blockNumber: Number(BigInt(`0x${w[3]}`)) };
+    return decodeCheckpoint(out, index);
   }
 
   /** The CheckpointAnchored event of transaction `txHash`, or null when it carries none from the Notary. */
   async anchoredEvent(txHash) {
-    const receipt = await this.call("eth_getTransactionReceipt", [txHash]);
+    return this.eventOf(await this.call("eth_getTransactionReceipt", [txHash]));
+  }
+
+  eventOf(receipt) {
     if (!receipt) return null;
     const ok = receipt.status === undefined || Number(receipt.status) === 1;
     for (const log of receipt.logs || []) {

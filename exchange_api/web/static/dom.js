@@ -93,6 +93,10 @@ export function errorState(err) {
 }
 
 export function table(caption, headers, rows, attrs = {}) {
+  // Each cell carries its column name so that narrow screens can show rows as labelled cards.
+  for (const tr of rows) {
+    [...tr.children].forEach((td, i) => td.setAttribute("data-label", headers[i] ?? ""));
+  }
   return h("div", { class: "table-wrap" },
     h("table", attrs,
       h("caption", {}, caption),

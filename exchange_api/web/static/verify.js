@@ -20,7 +20,18 @@ export function entryLeafBytes(e) {
 export async function verifyCheckpoints(checkpoints, chain) {
   const verdicts = [];
   let chainCount = null;
-  if (chain) chainCount = await chain.checkpointCount();
+  let records = new Map();
+  let events = new Map();
+  if (chain) {
+    chainCount = await chain.checkpointCount();
+    // Two batched round trips for the whole list, however many checkpoints there are.
+    const onchainIndices = checkpoints.map((cp) => num(cp.index)).filter((i) => i < chainCount);
+    const fetched = await chain.checkpoints(onchainIndices);
+    records = new Map(onchainIndices.map((i, k) => [i, fetched[k]]));
+    const txs = [...new Set(checkpoints.map((cp) => cp.tx_hash).filter(Boolean))];
+    const evs = await chain.anchoredEvents(txs);
+    events = new Map(txs.map((t, k) => [t, evs[k]]));
+  }
   let previous = null;
   for (const cp of checkpoints) {
     const index = num(cp.index);
@@ -33,20 +44,20 @@ export async function verifyCheckpoints(checkpoints, chain) {
         problems.push(`the Notary holds only ${chainCount} checkpoints; #${index} is not on-chain`);
         onchain = false;
       } else {
-        const rec = await chain.checkpoint(index);
+        const rec = records.get(index);
         onchain = rec.treeSize === treeSize && rec.root === root;
         if (!onchain) {
           problems.push(`the Notary records size ${rec.treeSize} root ${rec.root.slice(0, 12)}…, ` +
             `the log claims size ${treeSize} root ${root.slice(0, 12)}…`);
         }
         if (cp.tx_hash) {
-          const ev = await chain.anchoredEvent(cp.tx_hash);
+          const ev = events.get(cp.tx_hash);
           if (!ev || !ev.ok || ev.index !== index || ev.treeSize !== treeSize || ev.root !== root) {
             problems.push(`transaction ${cp.tx_hash} does not anchor checkpoint #${index}`);
             onchain = false;
           } else if (cp.block_number !== null && cp.block_number !== undefined
             && ev.blockNumber !== num(cp.block_number)) {
-            problems.push(`transaction was mined in block ${ev.blockNumber}, not ${cp.block_number}`);
+            problems.push(`transaction was mined in block ${ev.blockNumber}, not ${num(cp.block_number)}`);
             onchain = false;
           }
         }
