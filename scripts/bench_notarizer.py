@@ -15,7 +15,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine  # noqa: E402
+from sqlalchemy import create_engine, event  # noqa: E402
 
 from notarizer.log import NewEntry, TransparencyLog, create_tables  # noqa: E402
 from notarizer.proofs import MemoryTree, verify_consistency, verify_inclusion  # noqa: E402
@@ -33,9 +33,23 @@ def _entries(n: int, start: int) -> list[NewEntry]:
     ]
 
 
-def bench_appends(url: str, single: int, batched: int, batch: int) -> dict[str, float]:
-    """Sustained appends/s on a fresh database: one transaction per entry, and append_many batches."""
+def _engine(url: str, wal: bool = False) -> Any:
     engine = create_engine(url)
+    if wal:
+        # As exchange_api configures SQLite: WAL journal, fsync at checkpoints rather than every commit.
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+    return engine
+
+
+def bench_appends(url: str, single: int, batched: int, batch: int, wal: bool = False) -> dict[str, float]:
+    """Sustained appends/s on a fresh database: one transaction per entry, and append_many batches."""
+    engine = _engine(url, wal)
     create_tables(engine)
     log = TransparencyLog(engine)
     t0 = time.perf_counter()
@@ -163,6 +177,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dx-bench-") as tmp:
         results["append_sqlite"] = bench_appends(
             f"sqlite:///{tmp}/a.db", args.single, args.batched, args.batch
+        )
+        results["append_sqlite_wal"] = bench_appends(
+            f"sqlite:///{tmp}/w.db", args.single, args.batched, args.batch, wal=True
         )
         if not args.no_postgres:
             from tests.fixtures.postgres import ThrowawayPostgres
