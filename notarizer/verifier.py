@@ -101,9 +101,11 @@ def _order(entries: list[LogEntry], findings: list[Finding]) -> dict[int, LogEnt
     return by_seq
 
 
-def _displacements(by_seq: dict[int, LogEntry], recorded: dict[int, bytes], findings: list[Finding]) -> None:
+def _displacements(
+    by_seq: dict[int, LogEntry], leaves: dict[int, bytes], recorded: dict[int, bytes], findings: list[Finding]
+) -> None:
     """Compare each entry with the leaf hash recorded for its position and explain every mismatch."""
-    mismatch = sorted(k for k, e in by_seq.items() if k in recorded and _leaf_at(e, k) != recorded[k])
+    mismatch = sorted(k for k in by_seq if k in recorded and leaves[k] != recorded[k])
     if not mismatch:
         return
     wide = mismatch[:_MAX_SEARCH]
@@ -162,16 +164,16 @@ def _displacements(by_seq: dict[int, LogEntry], recorded: dict[int, bytes], find
 
 
 def _checkpoints(
-    by_seq: dict[int, LogEntry],
+    leaves: dict[int, bytes],
     cps: list[ChainCheckpoint],
     findings: list[Finding],
     entry_findings: bool,
     recorded_all: bool,
 ) -> None:
     contiguous = 0
-    while contiguous in by_seq:
+    while contiguous in leaves:
         contiguous += 1
-    tree = MemoryTree(_leaf_at(by_seq[k], k) for k in range(contiguous))
+    tree = MemoryTree(leaves[k] for k in range(contiguous))
     previous: ChainCheckpoint | None = None
     previous_ok = True
     for cp in cps:
@@ -340,9 +342,10 @@ def verify_entries(
     parsed = _parse(entries, findings)
     by_seq = _order(parsed, findings)
     recorded = {k: e.leaf_hash for k, e in by_seq.items() if e.leaf_hash}
-    _displacements(by_seq, recorded, findings)
+    leaves = {k: _leaf_at(e, k) for k, e in by_seq.items()}
+    _displacements(by_seq, leaves, recorded, findings)
     entry_findings = any(f.seq is not None for f in findings)
-    _checkpoints(by_seq, checkpoints, findings, entry_findings, len(recorded) == len(by_seq))
+    _checkpoints(leaves, checkpoints, findings, entry_findings, len(recorded) == len(by_seq))
     _checkpoint_notes(by_seq, checkpoints, findings)
     if chain_events is not None:
         _chain_events(by_seq, chain_events, findings, log_exists)
