@@ -28,12 +28,12 @@ def seeded_catalog(console_stack, dev_accounts):  # type: ignore[no-untyped-def]
     with Session(console_stack.engine) as s:
         upsert_listing(s, "dataset", 9001, metadata=CREDIT, owner=seller, metadata_cid="bafkreicredit",
                        manifest_hash="0x" + "ab" * 32, price_wei=2 * 10**15, max_uses=10, uses=9,
-                       created_block=12)
+                       created_block=1)
         upsert_listing(s, "dataset", 9002, metadata=TELECOM, owner=seller, metadata_cid="bafkreitelecom",
-                       manifest_hash="0x" + "cd" * 32, price_wei=10**15, max_uses=0, uses=0, created_block=13)
+                       manifest_hash="0x" + "cd" * 32, price_wei=10**15, max_uses=0, uses=0, created_block=1)
         upsert_listing(s, "algorithm", 9003, metadata=SCORE, owner=dev_accounts[2].address,
                        metadata_cid="bafkreiscore", manifest_hash="0x" + "ef" * 32, price_wei=0, max_uses=0,
-                       created_block=14)
+                       created_block=1)
         s.commit()
     return {"seller": seller}
 
@@ -74,7 +74,7 @@ def test_catalog_search_filter_and_listing_page(page_for, console_stack, seeded_
     page.get_by_role("heading", name="Retail credit bureau 2025", level=1).wait_for()
     page.locator("#onchain dl").wait_for()
     # Seeded straight into the database, this listing has no listing event on-chain: the page says so.
-    assert "no dataset #9001 listing event in block 12" in page.locator("#onchain").inner_text()
+    assert "no dataset #9001 listing event in block 1" in page.locator("#onchain").inner_text()
     text = page.locator("main").inner_text()
     for expected in ("borrower_id", "overdue_days", "0.002 ETH", "9 of 10 uses", "min cohort",
                      "On-chain record", "bafkreicredit"):
@@ -133,3 +133,27 @@ def test_keyboard_skip_link_sign_in_prompts_and_unknown_pages(page_for, console_
     page.get_by_role("heading", name="Page not found", level=1).wait_for()
     assert page.get_by_role("link", name="Back to the catalog").count() == 1
     assert page.js_errors == []
+
+
+def test_catalog_pages_and_sorts(page_for, console_stack, dev_accounts) -> None:  # type: ignore[no-untyped-def]
+    with Session(console_stack.engine) as s:
+        for n in range(30):
+            meta = {"title": f"Bulk sample {n:02d}", "tags": ["bulk"]}
+            upsert_listing(s, "dataset", 9200 + n, metadata=meta, owner=dev_accounts[4].address,
+                           metadata_cid=f"bafkreibulk{n}",
+                           price_wei=(n * 7919) % 31 * 10**14, created_block=100 + n)
+        s.commit()
+    page, _ = page_for()
+    page.goto(f"{console_stack.url}/console/?tag=bulk&kind=datasets&sort=price_asc")
+    page.get_by_role("heading", name="Datasets (30)").wait_for()
+    cards = page.locator('[data-listing^="dataset:92"]')
+    assert cards.count() == 24
+    prices = [float(t.split(" ETH")[0]) for t in cards.locator("p strong").all_inner_texts()]
+    assert prices == sorted(prices) and prices[0] == 0
+    page.get_by_role("button", name="Show more datasets").click()
+    page.locator('[data-listing="dataset:9200"]').or_(cards.nth(29)).first.wait_for()
+    cards.nth(29).wait_for()
+    assert cards.count() == 30
+    assert page.get_by_role("button", name="Show more datasets").count() == 0
+    assert page.get_by_label("Sort by").input_value() == "price_asc"
+    check_page(page, "catalog-sorted")

@@ -6,6 +6,7 @@ import { listing, usagePercent } from "../model.js";
 import { gate, loadCheckpoints, verdictBadge } from "./auditlib.js";
 
 const NEAR_LIMIT_PERCENT = 80;
+const RECENT_JOBS = 20;
 
 function checkpointRows(verdicts) {
   return verdicts.slice().reverse().map((v) => h("tr", { "data-state": v.ok ? "ok" : "bad", "data-checkpoint": v.index },
@@ -95,11 +96,14 @@ export async function render(main, _params, { session, navigate, link }) {
     alertBox.lastChild.replaceWith(errorState(err));
   }
   try {
-    const data = await api("/audit/entries", { query: { kind: "job.requested", limit: 1000 } });
+    // The entries route pages oldest first: read the total, then only the newest page.
+    const head = await api("/audit/entries", { query: { kind: "job.requested", limit: 1 } });
+    const offset = Math.max(0, Number(head.total || 0) - RECENT_JOBS);
+    const data = await api("/audit/entries", { query: { kind: "job.requested", limit: RECENT_JOBS, offset } });
     const jobs = items(data).map((e) => (e.subjects || []).find((s) => s.startsWith("job:"))).filter(Boolean);
-    const unique = [...new Set(jobs)].reverse().slice(0, 20);
-    recent.append(unique.length ? h("ul", {}, unique.map((s) => h("li", {}, link(`audit/jobs/${s.slice(4)}`,
-      `Job ${s.slice(4)} trail`)))) : emptyState("No compute contract has been requested yet."));
+    const unique = [...new Set(jobs)].reverse();
+    recent.append(unique.length ? h("ul", { id: "recent-jobs" }, unique.map((s) => h("li", {},
+      link(`audit/jobs/${s.slice(4)}`, `Job ${s.slice(4)} trail`)))) : emptyState("No compute contract has been requested yet."));
   } catch (err) {
     recent.append(errorState(err));
   }

@@ -26,9 +26,46 @@ function card(l, link) {
     l.tags.length ? h("ul", { class: "tags", "aria-label": "Tags" }, l.tags.map((t) => h("li", {}, t))) : null);
 }
 
-async function load(kind, query) {
-  const data = await api(`/catalog/${kind}`, { query, auth: false });
-  return items(data, kind).map((x) => listing(x, kind === "algorithms" ? "algorithm" : "dataset"));
+const PAGE_SIZE = 24;
+
+async function load(kind, query, page = 1) {
+  const data = await api(`/catalog/${kind}`, { query: { ...query, page, page_size: PAGE_SIZE }, auth: false });
+  const list = items(data, kind).map((x) => listing(x, kind === "algorithms" ? "algorithm" : "dataset"));
+  return { list, total: Number(data.total ?? list.length) };
+}
+
+/** One kind's results, with a "Show more" button while the API has further pages. */
+function resultBlock(kind, first, query, link) {
+  const label = kind === "datasets" ? "Datasets" : "Algorithms";
+  const cards = h("ul", { class: "cards" }, first.list.map((l) => card(l, link)));
+  const block = h("section", { "aria-labelledby": `h-${kind}` },
+    h("h2", { id: `h-${kind}` }, `${label} (${first.total})`));
+  if (!first.list.length) {
+    block.append(emptyState(`No ${kind} match these filters.`, "Try a shorter search or clear the tag."));
+    return block;
+  }
+  block.append(cards);
+  let page = 1;
+  let shown = first.list.length;
+  if (shown < first.total) {
+    const more = h("button", { type: "button", class: "button button-quiet more" }, `Show more ${kind}`);
+    more.addEventListener("click", async () => {
+      more.disabled = true;
+      try {
+        const next = await load(kind, query, ++page);
+        cards.append(...next.list.map((l) => card(l, link)));
+        shown += next.list.length;
+        cards.lastChild?.querySelector("a")?.focus();
+        if (shown >= next.total || !next.list.length) more.remove();
+      } catch (err) {
+        block.append(errorState(err));
+      } finally {
+        more.disabled = false;
+      }
+    });
+    block.append(more);
+  }
+  return block;
 }
 
 export async function render(main, _params, { link }) {
@@ -46,6 +83,11 @@ export async function render(main, _params, { link }) {
     h("div", { class: "field" },
       h("label", { for: "tag" }, "Tag"),
       h("input", { id: "tag", name: "tag", type: "text", value: params.get("tag") || "", placeholder: "e.g. credit" })),
+    h("div", { class: "field" },
+      h("label", { for: "sort" }, "Sort by"),
+      h("select", { id: "sort", name: "sort" },
+        [["newest", "Newest"], ["price_asc", "Price, lowest first"], ["price_desc", "Price, highest first"],
+          ["title", "Title"]].map(([v, t]) => h("option", { value: v, selected: (params.get("sort") || "newest") === v }, t)))),
     h("button", { type: "submit", class: "button" }, "Search"));
   const results = h("section", { "aria-labelledby": "results-heading", "aria-live": "polite" });
   put(main, h("h1", {}, "Catalog"),
@@ -54,18 +96,16 @@ export async function render(main, _params, { link }) {
 
   async function refresh() {
     const fd = new FormData(form);
-    const query = { q: fd.get("q"), tag: fd.get("tag") };
+    const query = { q: fd.get("q"), tag: fd.get("tag"), sort: fd.get("sort") };
     const kind = fd.get("kind");
-    const qs = new URLSearchParams(Object.entries({ ...query, kind }).filter(([, v]) => v && v !== "all"));
+    const qs = new URLSearchParams(Object.entries({ ...query, kind }).filter(([, v]) => v && v !== "all"
+      && v !== "newest"));
     history.replaceState({}, "", `${location.pathname}${qs.toString() ? `?${qs}` : ""}`);
     results.replaceChildren(h("p", { class: "loading" }, "Searching…"));
     try {
       const kinds = kind === "all" ? ["datasets", "algorithms"] : [kind];
-      const lists = await Promise.all(kinds.map((k) => load(k, query)));
-      const blocks = kinds.map((k, i) => h("section", { "aria-labelledby": `h-${k}` },
-        h("h2", { id: `h-${k}` }, `${k === "datasets" ? "Datasets" : "Algorithms"} (${lists[i].length})`),
-        lists[i].length ? h("ul", { class: "cards" }, lists[i].map((l) => card(l, link)))
-          : emptyState(`No ${k} match these filters.`, "Try a shorter search or clear the tag.")));
+      const firsts = await Promise.all(kinds.map((k) => load(k, query)));
+      const blocks = kinds.map((k, i) => resultBlock(k, firsts[i], query, link));
       results.replaceChildren(h("h2", { id: "results-heading", class: "visually-hidden" }, "Results"), ...blocks);
     } catch (err) {
       results.replaceChildren(errorState(err));
