@@ -119,6 +119,7 @@ class TransparencyLog(CheckpointStore):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._node_cache: dict[NodeId, bytes] = {}
+        self._seen_size = 0
 
     # -- appending -------------------------------------------------------------------------------------
 
@@ -204,7 +205,11 @@ class TransparencyLog(CheckpointStore):
         return int(value)
 
     def _check_size(self, size: int | None) -> int:
+        # The log only grows, so a size at or below one already seen needs no query.
+        if size is not None and 0 <= size <= self._seen_size:
+            return size
         current = self.size()
+        self._seen_size = max(self._seen_size, current)
         if size is None:
             return current
         if not 0 <= size <= current:
