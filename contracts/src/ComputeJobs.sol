@@ -129,6 +129,7 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     error DestructionAlreadyAttested(uint256 jobId, address node);
     error NotBuyer(uint256 jobId, address caller);
     error DeadlineNotReached(uint256 jobId, uint256 deadline, uint256 nowTimestamp);
+    error DeadlinePassed(uint256 jobId, uint256 deadline, uint256 nowTimestamp);
     error NothingToWithdraw(address account);
     error TransferFailed(address account, uint256 amount);
 
@@ -192,14 +193,14 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
 
     /// @notice The caller approves, as owner of one or more of the job's listings.
     function approve(uint256 jobId, Terms calldata terms) external {
-        Job memory job = _requested(jobId, terms);
+        Job memory job = _approvable(jobId, terms);
         _approve(jobId, job, terms, msg.sender, false, 0);
         _finishApprovals(jobId, job, terms);
     }
 
     /// @notice Relay owners' EIP-712 Approval signatures; all in one transaction.
     function approveBatch(uint256 jobId, Terms calldata terms, Signed[] calldata approvals) external {
-        Job memory job = _requested(jobId, terms);
+        Job memory job = _approvable(jobId, terms);
         for (uint256 i = 0; i < approvals.length; ++i) {
             Signed calldata a = approvals[i];
             bytes32 structHash =
@@ -242,6 +243,8 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     ) external {
         Job memory job = _jobWithTerms(jobId, terms);
         if (job.status != Status.Authorized) revert InvalidStatus(jobId, job.status);
+        // Past the deadline the job belongs to the buyer's reclaim, not to a late completion.
+        if (block.timestamp > job.deadline) revert DeadlinePassed(jobId, job.deadline, block.timestamp);
         if (programHash != terms.programHash) revert ProgramHashMismatch(jobId, terms.programHash, programHash);
         uint8 index = registry.nodeIndex(msg.sender, job.clusterVersion);
         uint8 bit = uint8(1 << index);
@@ -345,6 +348,11 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     function _requested(uint256 jobId, Terms calldata terms) private view returns (Job memory job) {
         job = _jobWithTerms(jobId, terms);
         if (job.status != Status.Requested) revert InvalidStatus(jobId, job.status);
+    }
+
+    function _approvable(uint256 jobId, Terms calldata terms) private view returns (Job memory job) {
+        job = _requested(jobId, terms);
+        if (block.timestamp > job.deadline) revert DeadlinePassed(jobId, job.deadline, block.timestamp);
     }
 
     function _checkSignature(bytes32 structHash, Signed calldata s) private {

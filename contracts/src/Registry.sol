@@ -41,6 +41,8 @@ contract Registry is AccessControl {
     /// @dev Node address -> (cluster version << 16 | disabled << 8 | index + 1), zero when not a node.
     ///      `disabled` mirrors "suspended or lacks COMPUTE_NODE" so an attestation check is one read.
     mapping(address node => uint256 packed) private _nodeSlots;
+    /// @dev Index + 1 of each node in every cluster version, for jobs requested under an older one.
+    mapping(uint32 version => mapping(address node => uint256 indexPlusOne)) private _indexByVersion;
 
     event MemberAdmitted(address indexed member, uint8 roles, bytes32 encryptionKey, string metadataCid);
     event MemberKeyRotated(address indexed member, bytes32 oldKey, bytes32 newKey);
@@ -172,7 +174,9 @@ contract Registry is AccessControl {
             version: version
         });
         for (uint256 i = 0; i < 3; ++i) {
-            _nodeSlots[nodes[i]] = (uint256(version) << 16) | (i + 1);
+            // Keep the node's disabled bit: re-registering must not re-enable a suspended node.
+            _nodeSlots[nodes[i]] = (uint256(version) << 16) | (_nodeSlots[nodes[i]] & 0xff00) | (i + 1);
+            _indexByVersion[version][nodes[i]] = i + 1;
         }
         emit ClusterRegistered(version, nodes, endpointsCid, spuConfigHash, nodeFee);
     }
@@ -199,8 +203,10 @@ contract Registry is AccessControl {
     /// @notice Index (0..2) of `node` in cluster `version`; reverts unless it is an active node of it.
     function nodeIndex(address node, uint32 version) external view returns (uint8) {
         uint256 packed = _nodeSlots[node];
-        if (packed >> 16 != version || packed & 0xffff == 0 || packed & 0xff00 != 0) revert NotComputeNode(node);
-        return uint8((packed & 0xff) - 1);
+        // One read for the current version (the common case), a second for older versions' jobs.
+        uint256 indexPlusOne = packed >> 16 == version ? packed & 0xff : _indexByVersion[version][node];
+        if (indexPlusOne == 0 || packed & 0xff00 != 0) revert NotComputeNode(node);
+        return uint8(indexPlusOne - 1);
     }
 
     // ---------------------------------------------------------------- internal

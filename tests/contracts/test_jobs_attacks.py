@@ -297,3 +297,55 @@ def test_unknown_job(ledger, world) -> None:
     assert ledger.jobs.job(10_000) is None
     err = revert_of(ledger.jobs.attest_destruction, world.nodes[0], 10_000, h("r"))
     assert str(err) == "ComputeJobs.JobNotFound(jobId=10000)"
+
+
+def test_no_approval_or_attestation_after_the_deadline(ledger, w3, world, chain_snapshot) -> None:
+    jobs = ledger.jobs
+    unapproved = request_job(ledger, w3, world, deadline_in=200)
+    running = request_job(ledger, w3, world, deadline_in=200)
+    authorize(ledger, w3, world, running)
+    sigs = sign_all(ledger, unapproved, [world.provider1], now(w3) + 10_000)
+    program = jobs.terms(running).program_hash
+    jobs.attest(world.nodes[0], running, h("inputs"), program, h("o0"))
+    increase_time(w3, 201)
+    assert revert_of(jobs.approve_batch, world.relayer, unapproved, sigs).error_name == "DeadlinePassed"
+    assert revert_of(jobs.approve, world.provider1, unapproved).error_name == "DeadlinePassed"
+    err = revert_of(jobs.attest, world.nodes[1], running, h("inputs"), program, h("o1"))
+    assert err.error_name == "DeadlinePassed" and err.args_dict["deadline"] == jobs.job(running).deadline
+    jobs.reclaim(world.buyer, running)
+    # destruction may still be attested by the node that ran
+    jobs.attest_destruction(world.nodes[0], running, h("receipt"))
+
+
+def test_jobs_survive_a_cluster_change(ledger, w3, world, chain_snapshot) -> None:
+    jobs, reg = ledger.jobs, ledger.registry
+    n0, n1, n2 = world.nodes
+    old = request_job(ledger, w3, world)
+    authorize(ledger, w3, world, old)
+    # version 2 keeps n0 (at another index), replaces n2 by the spare node, and changes the fee
+    spare = world.spare_node
+    reg.register_cluster(world.operator, [spare.address, n0.address, n1.address], "bafyv2", h("cfg2"), 3)
+    new = request_job(ledger, w3, world)
+    authorize(ledger, w3, world, new)
+    assert jobs.job(old).cluster_version == 1 and jobs.job(new).cluster_version == 2
+    assert jobs.terms(new).node_fee == 3
+    prog_old, prog_new = jobs.terms(old).program_hash, jobs.terms(new).program_hash
+    # the spare node was not in version 1; n2 is not in version 2
+    assert revert_of(jobs.attest, spare, old, h("i"), prog_old, h("o")).error_name == "NotComputeNode"
+    assert revert_of(jobs.attest, n2, new, h("i"), prog_new, h("o")).error_name == "NotComputeNode"
+    for node in (n0, n1, n2):
+        jobs.attest(node, old, h("i"), prog_old, h("o"))
+    assert {a.node_index for a in jobs.attestations(old)} == {0, 1, 2}
+    for node in (spare, n0, n1):
+        jobs.attest(node, new, h("i"), prog_new, h("o"))
+    assert [a.node_index for a in jobs.attestations(new)] == [0, 1, 2]
+    assert jobs.job(old).status is jobs.job(new).status is JobStatus.COMPLETED
+    fee_old = jobs.terms(old).node_fee
+    assert jobs.balance_of(n2.address) == fee_old and jobs.balance_of(spare.address) == 3
+    assert jobs.balance_of(n0.address) == fee_old + 3
+    # a suspended node cannot be put into a new cluster
+    reg.suspend(world.operator, n1.address)
+    err = revert_of(
+        reg.register_cluster, world.operator, [spare.address, n0.address, n1.address], "b", h("c"), 3
+    )
+    assert str(err) == f"Registry.NotComputeNode(account={n1.address})"
