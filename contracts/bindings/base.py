@@ -33,6 +33,14 @@ class ContractBinding:
         """An unsigned transaction calling `fn_name(*args)` from `sender`, for signing elsewhere."""
         return self._sender.build(sender, self.address, self.encode(fn_name, *args), value, self.NAME, nonce)
 
+    def send(self, account: LocalAccount, fn_name: str, *args: Any, value: int = 0) -> TxResult:
+        """Call any function by ABI name (for calls without a typed method): sign, send, wait, decode."""
+        return self._send(account, fn_name, *args, value=value)
+
+    def read(self, fn_name: str, *args: Any) -> Any:
+        """Call any view by ABI name; a revert raises ContractRevert."""
+        return self._read(fn_name, *args)
+
     def _send(self, account: LocalAccount, fn_name: str, *args: Any, value: int = 0) -> TxResult:
         return self._sender.send(account, self.address, self.encode(fn_name, *args), value, self.NAME)
 
