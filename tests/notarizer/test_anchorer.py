@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from web3 import Web3
@@ -146,3 +147,33 @@ def test_checkpoint_lost_by_the_node_is_forgotten_and_reanchored(tlog, fresh_cha
     assert (cp.idx, cp.tree_size) == (1, tlog.size() - 1)
     assert [(c.idx, c.tree_size) for c in tlog.checkpoints()] == [(0, 2), (1, cp.tree_size)]
     assert onchain(fresh_chain)[1] == (cp.tree_size, tlog.root(cp.tree_size))
+
+
+def test_recovers_after_the_chain_node_is_killed_and_restarts_from_its_last_state_dump(
+    tlog, operator, tmp_path
+) -> None:
+    node = LocalChain.start("anvil", state_dir=tmp_path / "chain", state_interval=1)
+    try:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 10}))
+        ledger = Ledger(w3, deploy(w3, operator))
+        anchorer = Anchorer(tlog, ledger, operator, every_entries=2, every_seconds=3600, backoff_seconds=0.05)
+        fill(tlog, 2, "a")
+        anchorer.run_once()
+        time.sleep(2.5)  # at least one periodic state dump includes the deployment and checkpoint 0
+        fill(tlog, 2, "b")
+        anchorer.run_once()
+        port = node.port
+        node.process.kill()  # SIGKILL: whatever happened since the last dump is lost
+        node.process.wait(timeout=10)
+        node = LocalChain.start("anvil", port=port, state_dir=tmp_path / "chain", state_interval=1)
+        fill(tlog, 2, "c")
+        cp = anchorer.run_once()
+        assert cp is not None and cp.tree_size == tlog.size() - 1
+        chain_view = onchain(ledger)
+        assert chain_view[0] == (2, tlog.root(2)) and chain_view[-1] == (
+            cp.tree_size,
+            tlog.root(cp.tree_size),
+        )
+        assert [(c.tree_size, c.root) for c in tlog.checkpoints()] == chain_view
+    finally:
+        node.stop()
