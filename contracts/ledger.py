@@ -32,7 +32,10 @@ class Ledger:
         factories = self._factories()
         for name, address in deployment.addresses.items():
             if name in factories:
-                self._bindings[name] = factories[name](w3, address, self.sender)
+                binding = factories[name](w3, address, self.sender)
+                if hasattr(binding, "from_block"):
+                    binding.from_block = deployment.blocks.get(name, 0)
+                self._bindings[name] = binding
 
     def _factories(self) -> dict[str, type]:
         factories: dict[str, type] = {"Notary": NotaryBinding}

@@ -53,6 +53,8 @@ class JobsBinding(ContractBinding):
     def __init__(self, w3: Web3, address: str, sender: TxSender) -> None:
         super().__init__(w3, address, sender)
         self._terms: dict[int, tuple[bytes, JobTerms, int]] = {}
+        # Ledger sets this to the deployment block so log queries skip older history.
+        self.from_block = 0
         events = {e["name"]: e for e in self.abi if e["type"] == "event"}
         self._requested_topic = event_abi_to_log_topic(events["JobRequested"])
         self._attested_topic = event_abi_to_log_topic(events["JobAttested"])
@@ -265,7 +267,7 @@ class JobsBinding(ContractBinding):
         logs = self.w3.eth.get_logs(
             {
                 "address": self.address,
-                "fromBlock": 0,
+                "fromBlock": self.from_block,
                 "toBlock": "latest",
                 "topics": [self._requested_topic, job_id.to_bytes(32, "big")],
             }
@@ -322,7 +324,7 @@ class JobsBinding(ContractBinding):
         logs = self.w3.eth.get_logs(
             {
                 "address": self.address,
-                "fromBlock": 0,
+                "fromBlock": self.from_block,
                 "toBlock": "latest",
                 "topics": [self._attested_topic, job_id.to_bytes(32, "big")],
             }
