@@ -156,6 +156,10 @@ class TransparencyLog(CheckpointStore):
                 )
             rng = CompactRange(start, [found[p] for p in pieces])
             now = time.time_ns() // 1000
+            if start:
+                # Entry times never go backwards, even if this host's clock does or hosts disagree.
+                last = conn.execute(select(_ENTRIES.c.time_us).where(_ENTRIES.c.seq == start - 1)).scalar()
+                now = max(now, int(last or 0))
             entries, subjects, nodes, out = [], [], [], []
             for i, (kind, actor, subs, text, digest, payload) in enumerate(prepared):
                 seq = start + i

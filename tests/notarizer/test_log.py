@@ -162,3 +162,11 @@ def test_missing_state_row_is_reported(db_engine) -> None:
         conn.execute(text("DELETE FROM log_state"))
     with pytest.raises(LogError, match="create_tables"):
         TransparencyLog(db_engine).append("job.requested", "system")
+
+
+def test_entry_times_never_go_backwards(log: TransparencyLog, db_engine) -> None:
+    first = log.append("job.requested", "system")
+    future = first.time_us + 3_600_000_000
+    with db_engine.begin() as conn:
+        conn.execute(text("UPDATE log_entries SET time_us = :t WHERE seq = 0"), {"t": future})
+    assert log.append("job.requested", "system").time_us == future
