@@ -121,12 +121,19 @@ def test_tampered_entry_is_named(page_for, console_stack, regulator, anchored_tr
         assert [s for s, state in states if state == "bad"] == [seq]
         assert f"1 of 8 entries fail verification: #{seq}" in page.locator("#trail-summary").inner_text()
         check_page(page, "audit-trail-tampered")
+        # The dashboard itself re-verifies recent trails and names the bad entry among its alerts.
+        page.goto(f"{console_stack.url}/console/audit")
+        page.locator("#alerts").wait_for()
+        alerts = page.locator("#alerts").inner_text()
+        assert f"Entry #{seq} (job.authorized) of job {JOB} fails verification" in alerts
+        assert "1 of 8 entries fail" in page.locator(f'#recent-jobs [data-job="{JOB}"]').inner_text()
+        check_page(page, "audit-dashboard-tampered")
 
         # A forger who also fixes the payload hash changes the leaf: the inclusion proof then fails.
         with console_stack.engine.begin() as conn:
             digest = hashlib.sha256(forged.encode()).hexdigest()
             conn.execute(WRITE_HASH, {"h": digest, "s": seq})
-        page.reload()
+        page.goto(f"{console_stack.url}/console/audit/jobs/{JOB}")
         page.locator("#trail-alert").wait_for()
         alert_text = page.locator("#trail-alert").inner_text()
         assert "inclusion proof does not lead to the anchored root" in alert_text

@@ -3,6 +3,7 @@
 import { api, items } from "../api.js";
 import { badge, emptyState, errorState, formatTime, h, hexCode, table, put } from "../dom.js";
 import { listing, usagePercent } from "../model.js";
+import { verifyEntries } from "../verify.js";
 import { gate, loadCheckpoints, verdictBadge } from "./auditlib.js";
 
 const NEAR_LIMIT_PERCENT = 80;
@@ -16,8 +17,28 @@ function checkpointRows(verdicts) {
       : null)));
 }
 
-async function alerts(cps) {
+/** The newest requested jobs, each with its whole trail verified here: [{id, results}] newest first. */
+async function recentTrails(cps) {
+  // The entries route pages oldest first: read the total, then only the newest page.
+  const head = await api("/audit/entries", { query: { kind: "job.requested", limit: 1 } });
+  const offset = Math.max(0, Number(head.total || 0) - RECENT_JOBS);
+  const data = await api("/audit/entries", { query: { kind: "job.requested", limit: RECENT_JOBS, offset } });
+  const ids = [...new Set(items(data).map((e) => (e.subjects || []).find((s) => s.startsWith("job:")))
+    .filter(Boolean).map((s) => s.slice(4)))].reverse();
+  return Promise.all(ids.map(async (id) => {
+    const trail = await api(`/audit/jobs/${id}/trail`, { exact: true });
+    return { id, results: await verifyEntries(trail.entries || [], cps.trusted) };
+  }));
+}
+
+async function alerts(cps, trails) {
   const out = [];
+  for (const t of trails) {
+    for (const r of t.results.filter((x) => x.state === "bad")) {
+      out.push(["bad", `Entry #${r.seq} (${r.kind}) of job ${t.id} fails verification: ${r.problems.join("; ")}`,
+        `audit/jobs/${t.id}`]);
+    }
+  }
   if (cps.chainError) out.push(["bad", `Checkpoints could not be checked on-chain: ${cps.chainError}`]);
   for (const v of cps.verdicts.filter((x) => !x.ok)) {
     out.push(["bad", `Checkpoint #${v.index} failed: ${v.problems.join("; ")}`]);
@@ -87,24 +108,26 @@ export async function render(main, _params, { session, navigate, link }) {
       : emptyState("No checkpoint has been anchored on-chain yet.", "The notarizer anchors after a batch of entries.")));
   const recent = h("section", { "aria-labelledby": "h-jobs" }, h("h2", { id: "h-jobs" }, "Recent compute contracts"));
   put(main, recent);
+  let trails = [];
   try {
-    const list = await alerts(cps);
+    trails = await recentTrails(cps);
+    recent.append(trails.length ? h("ul", { id: "recent-jobs" }, trails.map((t) => {
+      const bad = t.results.filter((r) => r.state === "bad").length;
+      const pending = t.results.filter((r) => r.state === "pending").length;
+      return h("li", { "data-job": t.id }, link(`audit/jobs/${t.id}`, `Job ${t.id} trail`), " ",
+        bad ? badge("bad", `${bad} of ${t.results.length} entries fail`)
+          : pending ? badge("warn", `${pending} of ${t.results.length} entries not yet anchored`)
+            : badge("ok", `${t.results.length} entries proved`));
+    })) : emptyState("No compute contract has been requested yet."));
+  } catch (err) {
+    recent.append(errorState(err));
+  }
+  try {
+    const list = await alerts(cps, trails);
     alertBox.lastChild.replaceWith(list.length ? h("ul", { class: "alerts", id: "alerts" },
       list.map(([sev, text, path]) => h("li", { "data-severity": sev }, text, path ? [" — ", link(path, "open")] : null)))
       : h("p", { id: "alerts" }, badge("ok", "No alerts")));
   } catch (err) {
     alertBox.lastChild.replaceWith(errorState(err));
-  }
-  try {
-    // The entries route pages oldest first: read the total, then only the newest page.
-    const head = await api("/audit/entries", { query: { kind: "job.requested", limit: 1 } });
-    const offset = Math.max(0, Number(head.total || 0) - RECENT_JOBS);
-    const data = await api("/audit/entries", { query: { kind: "job.requested", limit: RECENT_JOBS, offset } });
-    const jobs = items(data).map((e) => (e.subjects || []).find((s) => s.startsWith("job:"))).filter(Boolean);
-    const unique = [...new Set(jobs)].reverse();
-    recent.append(unique.length ? h("ul", { id: "recent-jobs" }, unique.map((s) => h("li", {},
-      link(`audit/jobs/${s.slice(4)}`, `Job ${s.slice(4)} trail`)))) : emptyState("No compute contract has been requested yet."));
-  } catch (err) {
-    recent.append(errorState(err));
   }
 }
