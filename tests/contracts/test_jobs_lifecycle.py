@@ -182,3 +182,23 @@ def test_disagreeing_digest_disputes_and_refunds(ledger, w3, world, chain_snapsh
     assert all(ledger.jobs.balance_of(n.address) == 0 for n in world.nodes)
     # nodes that attested still attest destruction
     ledger.jobs.attest_destruction(world.nodes[1], job_id, h("receipt"))
+
+
+def test_client_signed_transactions_relayed_raw(ledger, w3, world, chain_snapshot) -> None:
+    jobs = ledger.jobs
+    ids = [world.dataset1]
+    value = jobs.escrow_for(ids, world.algorithm, world.buyer.address, ledger.market)
+    tx = jobs.build_request(
+        world.buyer.address, ids, world.algorithm, h("p"), h("prog"), h("k"), now(w3) + 600, value
+    )
+    assert tx["from"] == world.buyer.address and tx["value"] == value and tx["to"] == jobs.address
+    result = ledger.send_raw(world.buyer.sign_transaction(tx).raw_transaction)
+    job_id = result.event("JobRequested").args["jobId"]
+    for owner in (world.provider1, world.algo_owner):
+        ledger.send_raw(owner.sign_transaction(jobs.build_approve(owner.address, job_id)).raw_transaction)
+    assert jobs.job(job_id).status is JobStatus.AUTHORIZED
+    # a revert is reported before anything is signed
+    from contracts import ContractRevert
+
+    with pytest.raises(ContractRevert, match=r"InvalidStatus\(jobId=\d+, status=2\)"):
+        jobs.build_approve(world.provider1.address, job_id)
