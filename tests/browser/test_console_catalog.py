@@ -114,6 +114,15 @@ def test_sign_in_with_ethereum(page_for, console_stack, dev_accounts) -> None:  
     page.get_by_role("button", name="Sign in with Ethereum").wait_for()
     assert page.evaluate("sessionStorage.getItem('dx.token')") is None
 
+    # Switching accounts in the wallet signs the page out instead of acting for the wrong member.
+    page.get_by_role("button", name="Sign in with Ethereum").click()
+    page.locator("#signed-in-as").wait_for()
+    other = dev_accounts[7].address
+    page.evaluate("(a) => window.__dxWalletEmit('accountsChanged', [a])", other)
+    page.get_by_role("button", name="Sign in with Ethereum").wait_for()
+    assert other in page.locator("#notice").inner_text()
+    assert page.evaluate("sessionStorage.getItem('dx.token')") is None
+
 
 def test_keyboard_skip_link_sign_in_prompts_and_unknown_pages(page_for, console_stack) -> None:  # type: ignore[no-untyped-def]
     page, _ = page_for()

@@ -33,6 +33,8 @@ SHIM = """
       listeners[event] = (listeners[event] || []).filter((f) => f !== fn);
     },
   };
+  // Lets a test play the wallet's side of an event (an account switch, a disconnect).
+  window.__dxWalletEmit = (event, data) => (listeners[event] || []).forEach((fn) => fn(data));
 })();
 """
 

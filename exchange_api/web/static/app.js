@@ -2,7 +2,7 @@
 
 import { session } from "./api.js";
 import { clear, errorState, h, shortHex } from "./dom.js";
-import { signIn, signOut } from "./wallet.js";
+import { signIn, signOut, watchAccounts } from "./wallet.js";
 
 const PREFIX = document.body.dataset.prefix || "/console";
 
@@ -124,5 +124,7 @@ document.addEventListener("dx:signed-out", () => {
   render();
 });
 
+watchAccounts((account) => notify(account ? `Your wallet switched to ${account}: sign in again to act as it.`
+  : "Your wallet disconnected: signed out.", "info"));
 renderAccount();
 render();

@@ -83,3 +83,16 @@ export async function signTypedData(typedData) {
   const payload = JSON.stringify(typedData, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
   return { address, signature: await request("eth_signTypedData_v4", [address, payload]) };
 }
+
+/** Sign out when the wallet switches to another account, so the page never acts for the wrong one. */
+export function watchAccounts(onChange) {
+  const eth = window.ethereum;
+  if (!eth || typeof eth.on !== "function") return;
+  eth.on("accountsChanged", (accounts) => {
+    const now = (accounts && accounts[0]) || "";
+    if (session.token && now.toLowerCase() !== (session.address || "").toLowerCase()) {
+      signOut();
+      onChange(now);
+    }
+  });
+}
