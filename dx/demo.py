@@ -41,6 +41,7 @@ class Outcome:
     plaintext: Any = None
     checks: list[str] = field(default_factory=list)
     error: str | None = None
+    shown: str = ""  # the MPC answer beside the plaintext one, for the results table
 
 
 @dataclass

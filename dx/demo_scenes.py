@@ -40,10 +40,12 @@ def joint_stats(demo: Demo, scene: Scene) -> Outcome:
     checks = [_close("count", res["count"], x.shape[0], 1e-3, 1e-2),
               _close("mean", res["mean"], x.mean(0), 1e-3, 1e-3),
               _close("variance", res["variance"], x.var(0), 1e-2, 1e-2)]
-    note(f"job #{job_id}: mean revenue {float(res['mean'][0]):.3f} M (plaintext {x.mean(0)[0]:.3f})")
+    shown = f"mean revenue {float(res['mean'][0]):.3f} M (plaintext {x.mean(0)[0]:.3f})"
+    note(f"job #{job_id}: {shown}")
     return Outcome(scene.name, "ok", "mean/variance of revenue, tax paid, late filings", job_id,
                    {k: np.asarray(v).tolist() for k, v in res.items()},
-                   {"count": x.shape[0], "mean": x.mean(0).tolist(), "variance": x.var(0).tolist()}, checks)
+                   {"count": x.shape[0], "mean": x.mean(0).tolist(), "variance": x.var(0).tolist()}, checks,
+                   shown=shown)
 
 
 def over_use(demo: Demo, scene: Scene) -> Outcome:
@@ -129,9 +131,9 @@ def print_results(outcomes: list[Outcome], audit: dict | None, not_available: li
         return
     style = {"ok": "green", "refused": "green", "declined": "green", "skipped": "yellow", "failed": "red"}
     output.console.print()
-    output.console.print(output.table("results", ["scene", "outcome", "job", "what happened"], [
+    output.console.print(output.table("results", ["scene", "outcome", "job", "MPC result (plaintext)"], [
         (o.scene, f"[{style[o.status]}]{o.status}[/]", o.job_id or "",
-         o.summary if o.status not in {"skipped", "failed"} else o.error) for o in outcomes]))
+         (o.shown or o.summary) if o.status not in {"skipped", "failed"} else o.error) for o in outcomes]))
     if audit is not None:
         verdict = "[bold green]VERIFIED[/]" if audit["ok"] else "[bold red]NOT VERIFIED[/]"
         output.console.print(f"audit verdict: {verdict}")
