@@ -116,8 +116,14 @@ class LocalParties:
                     outcomes.append(conn.recv())
                 except EOFError:
                     proc.join(timeout=5)
-                    outcomes.append(PartyOutcome(rank, error=PartyError(
-                        f"party {rank} process died (exit code {proc.exitcode}) before answering")))
+                    outcomes.append(
+                        PartyOutcome(
+                            rank,
+                            error=PartyError(
+                                f"party {rank} process died (exit code {proc.exitcode}) before answering"
+                            ),
+                        )
+                    )
         finally:
             self._reap()
             for conn in conns:

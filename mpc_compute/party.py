@@ -198,4 +198,3 @@ def run_party(
         # No stop_link(): it messages the peers, and a peer that already left makes brpc abort this
         # process over TLS (SetFailed(0) on an SSL EOF). Dropping the context stops its threads quietly.
         del link
-

@@ -36,9 +36,14 @@ def runtime_config(field: str = DEFAULT_FIELD, fxp_bits: int = DEFAULT_FXP_BITS)
     if field not in ("FM32", "FM64", "FM128"):
         raise ValueError(f"unknown SPU field {field!r}: use FM32, FM64 or FM128")
     field_type = getattr(libspu.FieldType, field)
-    return libspu.RuntimeConfig(
+    config = libspu.RuntimeConfig(
         protocol=libspu.ProtocolKind.ABY3, field=field_type, fxp_fraction_bits=int(fxp_bits)
     )
+    # Shuffle-then-quicksort: ~10x faster than the default radix sort on 64-bit keys here; secure for
+    # distinct keys, which the ID programs guarantee (see algorithms/oblivious.py). Shares do not
+    # depend on it, but the config hash does, so it is fixed for the whole cluster.
+    config.sort_method = libspu.RuntimeConfig.SortMethod.SORT_QUICK
+    return config
 
 
 def config_bytes(config: libspu.RuntimeConfig | None = None) -> bytes:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from mpc_compute.algorithms import joint_stats
+from mpc_compute.algorithms import (
+    blacklist_match,
+    joint_stats,
+    logreg_train,
+    multi_lender,
+    psi_stats,
+    secret_model_score,
+)
 from mpc_compute.algorithms.base import (
     Algorithm,
     AlgorithmError,
@@ -14,33 +21,15 @@ from mpc_compute.algorithms.base import (
     UnknownAlgorithm,
 )
 from mpc_compute.algorithms.compiler import compile_algorithm, compile_program
+from mpc_compute.algorithms.oblivious import id_to_field, ids_to_field
 
-ALGORITHMS: dict[str, Algorithm] = {}
-
-
-def _register(algorithm: Algorithm) -> None:
-    ALGORITHMS[algorithm.name] = algorithm
-
-
-_register(
-    Algorithm(
-        name=joint_stats.NAME,
-        version=joint_stats.VERSION,
-        description="Count, sum, mean, variance and histograms over rows pooled from several providers, "
-        "with an optional cohort filter and a minimum cohort size.",
-        roles=(Role("data", "data", True, "(rows, cols) floats, one input per provider"),),
-        outputs=("released", "count", "sum", "mean", "variance", "histogram"),
-        result_receiver="buyer",
-        params_doc={
-            "hist_edges": "{column: [increasing edges]}: bin counts [e_j, e_j+1) per listed column",
-            "cohort": "{'column': c, 'min': lo|None, 'max': hi|None}: rows with lo <= x[c] < hi",
-            "min_cohort": "release nothing (zeros, released=0) if the cohort has fewer rows",
-        },
-        check_params=joint_stats.check_params,
-        build=joint_stats.build,
-        module=joint_stats,
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in (
+        Algorithm.from_module(m)
+        for m in (joint_stats, psi_stats, multi_lender, logreg_train, secret_model_score, blacklist_match)
     )
-)
+}
 
 __all__ = [
     "ALGORITHMS",
@@ -54,4 +43,6 @@ __all__ = [
     "UnknownAlgorithm",
     "compile_algorithm",
     "compile_program",
+    "id_to_field",
+    "ids_to_field",
 ]

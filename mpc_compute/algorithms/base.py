@@ -119,6 +119,23 @@ class Algorithm:
         source = inspect.getsource(self.module)
         return hashlib.sha256(f"{self.name}@{self.version}\0".encode() + source.encode()).digest()
 
+    @classmethod
+    def from_module(cls, module: ModuleType) -> Algorithm:
+        """An algorithm module declares NAME, VERSION, DESCRIPTION, ROLES, OUTPUTS, RECEIVER, PARAMS_DOC,
+        check_params and build."""
+        return cls(
+            name=module.NAME,
+            version=module.VERSION,
+            description=module.DESCRIPTION,
+            roles=module.ROLES,
+            outputs=module.OUTPUTS,
+            result_receiver=module.RECEIVER,
+            params_doc=module.PARAMS_DOC,
+            check_params=module.check_params,
+            build=module.build,
+            module=module,
+        )
+
     def config(self):
         return spu_runtime.runtime_config(self.field_type, self.fxp_bits)
 

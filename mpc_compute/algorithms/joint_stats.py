@@ -25,9 +25,21 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, only_keys, require
+from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys, require
 
 VERSION = "1.0.0"
+DESCRIPTION = (
+    "Count, sum, mean, variance and histograms over rows pooled from several providers, "
+    "with an optional cohort filter and a minimum cohort size."
+)
+ROLES = (Role("data", "data", True, "(rows, cols) floats, one input per provider"),)
+OUTPUTS = ("released", "count", "sum", "mean", "variance", "histogram")
+RECEIVER = "buyer"
+PARAMS_DOC = {
+    "hist_edges": "{column: [increasing edges]}: bin counts [e_j, e_j+1) per listed column",
+    "cohort": "{'column': c, 'min': lo|None, 'max': hi|None}: rows with lo <= x[c] < hi",
+    "min_cohort": "release nothing (zeros, released=0) if the cohort has fewer rows",
+}
 NAME = "joint_stats"
 
 
@@ -35,8 +47,10 @@ def check_params(specs: list[InputSpec], params: dict[str, Any]) -> dict[str, An
     only_keys(params, {"hist_edges", "cohort", "min_cohort"}, NAME)
     cols = {s.shape[1] if len(s.shape) == 2 else None for s in specs}
     if len(cols) != 1 or None in cols:
-        raise InvalidInputs(f"{NAME}: every data input must be (rows, cols) with the same cols, got "
-                            f"{[s.shape for s in specs]}")
+        raise InvalidInputs(
+            f"{NAME}: every data input must be (rows, cols) with the same cols, got "
+            f"{[s.shape for s in specs]}"
+        )
     (ncols,) = cols
     require(ncols >= 1 and sum(s.shape[0] for s in specs) >= 1, f"{NAME}: needs at least one row and column")
     edges_in = params.get("hist_edges") or {}
@@ -47,13 +61,16 @@ def check_params(specs: list[InputSpec], params: dict[str, Any]) -> dict[str, An
         require(0 <= col < ncols, f"{NAME}: hist_edges column {col} outside 0..{ncols - 1}")
         vals = [float(v) for v in values]
         require(len(vals) >= 2, f"{NAME}: hist_edges[{col}] needs at least two edges")
-        require(all(a < b for a, b in pairwise(vals)),
-                f"{NAME}: hist_edges[{col}] must be strictly increasing")
+        require(
+            all(a < b for a, b in pairwise(vals)), f"{NAME}: hist_edges[{col}] must be strictly increasing"
+        )
         edges[col] = vals
     cohort = params.get("cohort")
     if cohort is not None:
-        require(isinstance(cohort, dict) and set(cohort) <= {"column", "min", "max"} and "column" in cohort,
-                f"{NAME}: cohort must be {{'column': c, 'min': lo|None, 'max': hi|None}}")
+        require(
+            isinstance(cohort, dict) and set(cohort) <= {"column", "min", "max"} and "column" in cohort,
+            f"{NAME}: cohort must be {{'column': c, 'min': lo|None, 'max': hi|None}}",
+        )
         col = int(cohort["column"])
         require(0 <= col < ncols, f"{NAME}: cohort column {col} outside 0..{ncols - 1}")
         lo, hi = cohort.get("min"), cohort.get("max")
@@ -74,8 +91,11 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
     min_cohort = params["min_cohort"]
 
     def joint_stats(*parts):
-        x = jnp.concatenate([p.astype(jnp.float32) for p in parts], axis=0) if len(parts) > 1 \
+        x = (
+            jnp.concatenate([p.astype(jnp.float32) for p in parts], axis=0)
+            if len(parts) > 1
             else parts[0].astype(jnp.float32)
+        )
         if cohort is None:
             w = jnp.ones((x.shape[0],), dtype=jnp.float32)
         else:
@@ -129,8 +149,13 @@ def plaintext(parts: list, params: dict[str, Any]) -> dict[str, Any]:
     sel = x[w > 0]
     mean = sel.mean(axis=0) if len(sel) else np.zeros(x.shape[1])
     var = sel.var(axis=0) if len(sel) else np.zeros(x.shape[1])
-    out = {"released": released, "count": count * released, "sum": sel.sum(axis=0) * released,
-           "mean": mean * released, "variance": var * released}
+    out = {
+        "released": released,
+        "count": count * released,
+        "sum": sel.sum(axis=0) * released,
+        "mean": mean * released,
+        "variance": var * released,
+    }
     edges = params.get("hist_edges") or {}
     if edges:
         hist = []

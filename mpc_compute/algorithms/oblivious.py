@@ -1,0 +1,104 @@
+"""Building blocks for the ID-matching programs: hashed IDs, tagged sort keys, sorted-neighbour lookups.
+
+IDs: `id_to_field(text)` hashes an identifier to a 56-bit non-negative int (sha256, domain-separated).
+Inside MPC each row's sort key is `id * 64 + tag` (tag 0 = the query side, 1..63 = the tables), so keys
+stay below 2^62 and differences of keys never overflow the signed 64-bit ring (FM64, jax_enable_x64).
+56 bits: two of a million distinct IDs collide with probability about 7e-6 (1e-7 at 100k).
+
+Sorting: the cluster config uses SPU's SORT_QUICK (shuffle, then quicksort on revealed comparisons of the
+shuffled keys): about 10x faster than the radix sort here, and it reveals nothing beyond the order of a
+random permutation provided keys are distinct. The tag makes a query ID and its table matches distinct;
+IDs must be unique within one input (clients deduplicate), else the nodes would learn how many equal
+keys the input has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ID_BITS = 56
+TAG_BITS = 6
+MAX_TABLES = (1 << TAG_BITS) - 1
+
+
+def id_to_field(text: str) -> int:
+    """An identifier (national ID, phone, account) as a 56-bit int; hash client-side before sharing."""
+    digest = hashlib.sha256(b"dx-id/1\0" + text.strip().encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - ID_BITS)
+
+
+def ids_to_field(texts: Iterable[str]) -> np.ndarray:
+    return np.array([id_to_field(t) for t in texts], dtype=np.int64)
+
+
+def tagged_keys(ids, tag: int):
+    """Sort keys id * 64 + tag (int64, secret)."""
+    return ids.astype(jnp.int64) * (1 << TAG_BITS) + tag
+
+
+def sort_rows(keys, *payloads):
+    """Sort keys ascending, carrying the payload arrays (1-D, same length) along."""
+    return jax.lax.sort((keys, *payloads), num_keys=1)
+
+
+def same_id_ahead(sorted_keys, distance: int):
+    """For every row i, 1.0 if row i + distance (in sorted order) has the same ID as row i, else 0.0.
+
+    Rows with one ID are contiguous after the sort and the next ID's keys are >= 64 higher, so a key
+    difference below 64 means the same ID. The last `distance` rows have no partner (0.0).
+    """
+    n = sorted_keys.shape[0]
+    if distance >= n:
+        return jnp.zeros((n,), dtype=jnp.float32)
+    diff = sorted_keys[distance:] - sorted_keys[:-distance]
+    near = (diff < (1 << TAG_BITS)).astype(jnp.float32)
+    return jnp.concatenate([near, jnp.zeros((distance,), dtype=jnp.float32)])
+
+
+def shift_up(values, distance: int):
+    """values[i + distance] at position i, zero-filled at the end."""
+    n = values.shape[0]
+    if distance >= n:
+        return jnp.zeros_like(values)
+    pad = jnp.zeros((distance, *values.shape[1:]), dtype=values.dtype)
+    return jnp.concatenate([values[distance:], pad])
+
+
+def lookup(query_ids, tables: list[tuple], with_values: bool):
+    """Per query ID (in the query's own order): how many tables hold it, and the sum of their values.
+
+    tables: [(ids, values or None)], each table's IDs unique. One sort of all rows by tagged key puts
+    every query row just before its matches; a window of len(tables) neighbours finds them; a second
+    sort by original position brings the query rows back to their order.
+    """
+    n = query_ids.shape[0]
+    keys = [tagged_keys(query_ids, 0)]
+    is_table = [jnp.zeros((n,), dtype=jnp.float32)]
+    amounts = [jnp.zeros((n,), dtype=jnp.float32)]
+    for t, (ids, values) in enumerate(tables, start=1):
+        keys.append(tagged_keys(ids, t))
+        is_table.append(jnp.ones(ids.shape, dtype=jnp.float32))
+        if with_values:
+            amounts.append(values.astype(jnp.float32).reshape(-1))
+    total_rows = sum(k.shape[0] for k in keys)
+    position = jnp.arange(total_rows, dtype=jnp.int64)
+    is_query = jnp.concatenate([jnp.ones((n,), jnp.float32), jnp.zeros((total_rows - n,), jnp.float32)])
+    payload = [jnp.concatenate(is_table), position, is_query]
+    if with_values:
+        payload.append(jnp.concatenate(amounts))
+    sorted_all = sort_rows(jnp.concatenate(keys), *payload)
+    skeys, s_is_table, s_pos, s_is_query = sorted_all[:4]
+    count = jnp.zeros((total_rows,), dtype=jnp.float32)
+    total = jnp.zeros((total_rows,), dtype=jnp.float32)
+    for d in range(1, len(tables) + 1):
+        hit = same_id_ahead(skeys, d) * shift_up(s_is_table, d) * s_is_query
+        count = count + hit
+        if with_values:
+            total = total + hit * shift_up(sorted_all[4], d)
+    back = sort_rows(s_pos, count, total) if with_values else sort_rows(s_pos, count)
+    return back[1][:n], (back[2][:n] if with_values else None)
