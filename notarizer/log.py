@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -20,7 +21,6 @@ from notarizer.entry import (
     check_payload_hash,
     entry_leaf_bytes,
     normalize_actor,
-    payload_digest,
 )
 from notarizer.proofs import (
     EMPTY_ROOT,
@@ -92,8 +92,8 @@ def _prepare(item: NewEntry | Mapping[str, Any]) -> tuple[str, str, tuple[str, .
     subjects = _check_subjects(item.subjects)
     if item.payload is None and item.payload_hash is not None:
         return kind, actor, subjects, None, check_payload_hash(item.payload_hash), None
-    text = canonical_json(item.payload).decode("utf-8")
-    digest = payload_digest(item.payload)
+    raw = canonical_json(item.payload)
+    text, digest = raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()  # = payload_digest(payload)
     if item.payload_hash is not None and item.payload_hash != digest:
         raise InvalidEntry(f"payload_hash {item.payload_hash} does not match the payload's hash {digest}")
     return kind, actor, subjects, text, digest, json.loads(text)
@@ -109,6 +109,11 @@ def _insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> No
             with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row([row[c] for c in cols])
+    elif conn.dialect.paramstyle == "qmark":
+        # The driver's executemany with positional rows skips SQLAlchemy's per-row parameter processing.
+        cols = list(rows[0])
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        conn.exec_driver_sql(sql, [tuple(row[c] for c in cols) for row in rows])
     else:
         conn.execute(insert(table), rows)
 
