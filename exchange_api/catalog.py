@@ -5,20 +5,24 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
+from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, and_, exists, func, select
+from sqlalchemy import Engine, and_, func, select
 
 from exchange_api.context import AppContext, get_ctx
 from exchange_api.errors import BadRequest, NotFound, problem_responses
-from exchange_api.models import Listing, ListingColumn, ListingTag
+from exchange_api.listing_store import tokens
+from exchange_api.models import Listing, ListingColumn, ListingTag, ListingToken
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 L = Listing.__table__
 T = ListingTag.__table__
 C = ListingColumn.__table__
+K = ListingToken.__table__
 MAX_PAGE_SIZE = 100
+MAX_COUNT = 1000
 _OUT_COLUMNS = [
     L.c.listing_id,
     L.c.kind,
@@ -72,7 +76,8 @@ class ListingOut(BaseModel):
 
 class CatalogPage(BaseModel):
     items: list[ListingOut]
-    total: int = Field(description="matches across all pages")
+    total: int = Field(description=f"matches across all pages, counted up to {MAX_COUNT}")
+    total_is_exact: bool = Field(description=f"false when there are more than {MAX_COUNT} matches")
     page: int
     page_size: int
 
@@ -103,15 +108,16 @@ def search_listings(
     if status:
         conds.append(L.c.status == status)
     if owner:
-        conds.append(func.lower(L.c.owner) == owner.lower())
-    if q:
-        for word in q.lower().split()[:8]:
-            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(L.c.search_text.like(f"%{escaped}%", escape="\\"))
+        conds.append(L.c.owner == to_checksum_address(owner))
+    # Each filter is an IN over an indexed side table, so the database starts from the few matching
+    # listings instead of scanning all of them (and a page costs the same with 10 or 10^6 listings).
+    for word in tokens(q or "")[:8]:
+        upper = word[:-1] + chr(ord(word[-1]) + 1)  # [word, upper) is every token starting with word
+        conds.append(L.c.pk.in_(select(K.c.listing_pk).where(K.c.token >= word, K.c.token < upper)))
     for tag in tags or []:
-        conds.append(exists().where(and_(T.c.listing_pk == L.c.pk, T.c.tag == tag.lower())))
+        conds.append(L.c.pk.in_(select(T.c.listing_pk).where(T.c.tag == tag.lower())))
     for col in columns or []:
-        conds.append(exists().where(and_(C.c.listing_pk == L.c.pk, C.c.name == col.lower())))
+        conds.append(L.c.pk.in_(select(C.c.listing_pk).where(C.c.name == col.lower())))
     # price_sort is a float copy of the exact wei price: filter on it, then recheck exactly below.
     if min_price is not None:
         conds.append(L.c.price_sort >= float(min_price) * (1 - 1e-12))
@@ -126,7 +132,10 @@ def search_listings(
     }[sort]
     where = and_(*conds)
     with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(L).where(where)).scalar_one()
+        # Counting stops at MAX_COUNT + 1 matches: a broad search costs a bounded scan, and the UI shows
+        # "1000+" instead of an exact figure nobody pages through.
+        capped = select(L.c.pk).where(where).limit(MAX_COUNT + 1).subquery()
+        total = conn.execute(select(func.count()).select_from(capped)).scalar_one()
         rows = conn.execute(
             select(*_OUT_COLUMNS)
             .where(where)
@@ -142,7 +151,14 @@ def search_listings(
             if (min_price is None or int(it["price_wei"]) >= min_price)
             and (max_price is None or int(it["price_wei"]) <= max_price)
         ]
-    return {"items": items, "total": total, "page": page, "page_size": page_size}
+    exact = total <= MAX_COUNT
+    return {
+        "items": items,
+        "total": min(total, MAX_COUNT),
+        "total_is_exact": exact,
+        "page": page,
+        "page_size": page_size,
+    }
 
 
 def get_listing(engine: Engine, kind: str, listing_id: int) -> dict[str, Any]:

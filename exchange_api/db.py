@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -43,9 +45,20 @@ def alembic_config(engine: Engine | None = None, url: str | None = None) -> Conf
     return cfg
 
 
-def upgrade_head(engine: Engine) -> None:
-    """Bring the schema to the newest migration (a no-op when it is already there)."""
-    command.upgrade(alembic_config(engine), "head")
+def upgrade_head(engine: Engine, attempts: int = 5) -> None:
+    """Bring the schema to the newest migration (a no-op when it is already there).
+
+    Several uvicorn workers start at once and may race to create the schema; the loser's DDL fails on
+    the tables the winner just made, and its retry then finds the schema at head.
+    """
+    for attempt in range(attempts):
+        try:
+            command.upgrade(alembic_config(engine), "head")
+            return
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + attempt)
 
 
 def session_scope(engine: Engine) -> Iterator[Session]:

@@ -66,6 +66,11 @@ def health(ctx: Annotated[AppContext, Depends(get_ctx)]) -> JSONResponse:
     return JSONResponse(out.model_dump(), status_code=200 if healthy else 503)
 
 
+@router.get("/livez", summary="Liveness: the process serves requests (no dependency checks)")
+def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics",

@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from exchange_api.indexer_apply import DERIVED_TABLES, EventApplier, log_entries_for
+from exchange_api.indexer_lease import IndexerLease
 from exchange_api.models import ChainEvent, IndexedBlock, IndexerState, utcnow
 
 log = logging.getLogger("exchange_api.indexer")
@@ -178,15 +179,31 @@ class Indexer:
     # -- background loop -------------------------------------------------------------------------------
 
     async def run_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await asyncio.to_thread(self.run_once)
-            except Exception as exc:
-                log.warning("indexer pass failed (will retry): %s", exc)
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
+        """Index every `poll_seconds` while this worker holds the indexer lease; stand by otherwise."""
+        lease = IndexerLease(self.engine, self.ctx.settings.data_dir)
+        try:
+            while not self._stop.is_set():
+                try:
+                    if await asyncio.to_thread(lease.acquire):
+                        await asyncio.to_thread(self.run_once)
+                    else:
+                        await asyncio.to_thread(self._observe_lag)
+                except Exception as exc:
+                    log.warning("indexer pass failed (will retry): %s", exc)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=self.poll_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            lease.release()
+
+    def _observe_lag(self) -> None:
+        """A standby worker still reports the lag (from the state the lease holder writes)."""
+        with Session(self.engine) as session:
+            state = session.get(IndexerState, 1)
+        if state is not None:
+            self.lag = max(0, self.chain.block_number() - state.last_block)
+            self.ctx.metrics.indexer_lag.set(self.lag)
 
     def stop(self) -> None:
         self._stop.set()

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
+from eth_utils import to_checksum_address
 from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
-from exchange_api.models import Listing, ListingColumn, ListingTag
+from exchange_api.models import Listing, ListingColumn, ListingTag, ListingToken
 
 log = logging.getLogger("exchange_api.listings")
 L = Listing.__table__
 MAX_TAGS = 32
 MAX_COLUMNS = 512
+MAX_TOKENS = 256
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def tokens(text: str) -> list[str]:
+    """The distinct lower-case alphanumeric words of `text` (what catalog text search matches)."""
+    out: dict[str, None] = {}
+    for word in _WORD.findall(text.lower()):
+        out.setdefault(word[:64], None)
+        if len(out) >= MAX_TOKENS:
+            break
+    return list(out)
 
 
 def parse_metadata(raw: bytes | None) -> dict[str, Any]:
@@ -83,6 +97,8 @@ def upsert_listing(
     """Insert or update a listing (and its tag and column rows); returns its primary key."""
     pk = session.execute(select(L.c.pk).where(L.c.kind == kind, L.c.listing_id == listing_id)).scalar()
     values = dict(fields)
+    if values.get("owner"):
+        values["owner"] = to_checksum_address(values["owner"])  # one spelling, so owner filters use the index
     if "price_wei" in values:
         values["price_wei"] = str(int(values["price_wei"]))
         values["price_sort"] = float(int(values["price_wei"]))
@@ -101,6 +117,10 @@ def upsert_listing(
     if metadata is not None:
         session.execute(delete(ListingTag.__table__).where(ListingTag.__table__.c.listing_pk == pk))
         session.execute(delete(ListingColumn.__table__).where(ListingColumn.__table__.c.listing_pk == pk))
+        session.execute(delete(ListingToken.__table__).where(ListingToken.__table__.c.listing_pk == pk))
+        words = tokens(values["search_text"])
+        if words:
+            session.execute(insert(ListingToken.__table__), [{"listing_pk": pk, "token": w} for w in words])
         if values["tags"]:
             session.execute(
                 insert(ListingTag.__table__), [{"listing_pk": pk, "tag": t} for t in values["tags"]]

@@ -16,7 +16,7 @@ from exchange_api.notary import RequestNotary
 log = logging.getLogger("exchange_api.request")
 _RID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Scrapes and probes are not business requests: measured, but neither logged nor notarized.
-_QUIET = {"/metrics", "/health"}
+_QUIET = {"/metrics", "/health", "/livez"}
 
 
 class RequestMiddleware:

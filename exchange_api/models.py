@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -31,7 +31,8 @@ class Listing(SQLModel, table=True):
         UniqueConstraint("kind", "listing_id", name="uq_listing_kind_id"),
         Index("ix_listing_kind_status_id", "kind", "status", "listing_id"),
         Index("ix_listing_kind_status_price", "kind", "status", "price_sort"),
-        Index("ix_listing_kind_owner", "kind", "owner"),
+        Index("ix_listing_kind_status_owner_id", "kind", "status", "owner", "listing_id"),
+        Index("ix_listing_kind_status_title", "kind", "status", "title"),
     )
     pk: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)  # "dataset" | "algorithm"
@@ -61,6 +62,21 @@ class ListingTag(SQLModel, table=True):
     __tablename__ = "listing_tag"
     listing_pk: int = Field(foreign_key="listing.pk", primary_key=True, ondelete="CASCADE")
     tag: str = Field(primary_key=True, max_length=64, index=True)
+
+
+class ListingToken(SQLModel, table=True):
+    """Inverted index of the words of a listing's searchable text: prefix search by index range scans.
+
+    Keyed (token, listing) so that a word's postings are one contiguous index range; binary collation
+    on PostgreSQL so that the prefix range [w, w') is byte order there too.
+    """
+
+    __tablename__ = "listing_token"
+    __table_args__ = (Index("ix_listing_token_listing_pk", "listing_pk"),)
+    token: str = Field(
+        sa_column=Column(String(64).with_variant(String(64, collation="C"), "postgresql"), primary_key=True)
+    )
+    listing_pk: int = Field(foreign_key="listing.pk", primary_key=True, ondelete="CASCADE")
 
 
 class ListingColumn(SQLModel, table=True):

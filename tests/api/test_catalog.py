@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from eth_utils import to_checksum_address
 from sqlmodel import Session
 
 from exchange_api.listing_store import upsert_listing
 
 pytestmark = [pytest.mark.api, pytest.mark.database]
 OWNER_A = "0x" + "aa" * 20
-OWNER_B = "0x" + "bB" * 20
+OWNER_B = to_checksum_address("0x" + "bb" * 20)
 
 
 @pytest.fixture
@@ -87,8 +88,10 @@ def test_text_search_matches_all_words_in_any_field(client, seeded) -> None:
     assert ids(client.get("/v1/catalog/datasets?q=credit")) == [3, 1]
     assert ids(client.get("/v1/catalog/datasets?q=credit tax")) == [3]
     assert ids(client.get("/v1/catalog/datasets?q=minutes")) == [2]  # a column name
-    assert ids(client.get("/v1/catalog/datasets?q=100%25_")) == [4]  # LIKE wildcards are literal
-    assert ids(client.get("/v1/catalog/datasets?q=%25")) == [4]
+    assert ids(client.get("/v1/catalog/datasets?q=100%25_")) == [4]  # punctuation separates words
+    assert ids(client.get("/v1/catalog/datasets?q=cred")) == [3, 1]  # words match as prefixes
+    assert ids(client.get("/v1/catalog/datasets?q=redit")) == []  # ... not in the middle
+    assert ids(client.get("/v1/catalog/datasets?q=%25")) == [4, 3, 2, 1]  # nothing to search: no text filter
 
 
 def test_filters_by_owner_tag_column_and_price(client, seeded) -> None:

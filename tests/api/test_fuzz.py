@@ -1,4 +1,4 @@
-"""Property-based fuzz of every route against the OpenAPI schema of a real server: no 500s, errors are problems."""
+"""Property-based fuzz of every route against a real server's OpenAPI schema: no 500s; errors are problems."""
 
 from __future__ import annotations
 

@@ -88,3 +88,14 @@ def test_a_reorg_rolls_back_the_orphaned_blocks_rows(make_ctx, api_world, w3) ->
     assert _event_count(ctx) == events  # one event dropped with the fork, one added on the new branch
     assert ctx.metrics.indexer_reorgs._value.get() == 1
     assert ctx.indexer.run_once() == 0
+
+
+def test_only_one_worker_holds_the_indexer_lease(tmp_path, db_engine) -> None:
+    from exchange_api.indexer_lease import IndexerLease
+
+    first, second = IndexerLease(db_engine, tmp_path), IndexerLease(db_engine, tmp_path)
+    assert first.acquire() is True
+    assert second.acquire() is False
+    first.release()
+    assert second.acquire() is True
+    second.release()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-27 05:58:06.281694
+Create Date: 2026-11-27 06:18:41.020254
 """
 
 from __future__ import annotations
@@ -183,9 +183,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("kind", "listing_id", name="uq_listing_kind_id"),
     )
     with op.batch_alter_table("listing", schema=None) as batch_op:
-        batch_op.create_index("ix_listing_kind_owner", ["kind", "owner"], unique=False)
+        batch_op.create_index(
+            "ix_listing_kind_status_owner_id", ["kind", "status", "owner", "listing_id"], unique=False
+        )
         batch_op.create_index("ix_listing_kind_status_id", ["kind", "status", "listing_id"], unique=False)
         batch_op.create_index("ix_listing_kind_status_price", ["kind", "status", "price_sort"], unique=False)
+        batch_op.create_index("ix_listing_kind_status_title", ["kind", "status", "title"], unique=False)
 
     op.create_table(
         "member",
@@ -234,8 +237,26 @@ def upgrade() -> None:
     with op.batch_alter_table("listing_tag", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_listing_tag_tag"), ["tag"], unique=False)
 
+    op.create_table(
+        "listing_token",
+        sa.Column(
+            "token",
+            sa.String(length=64).with_variant(sa.String(length=64, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("listing_pk", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["listing_pk"], ["listing.pk"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("token", "listing_pk"),
+    )
+    with op.batch_alter_table("listing_token", schema=None) as batch_op:
+        batch_op.create_index("ix_listing_token_listing_pk", ["listing_pk"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("listing_token", schema=None) as batch_op:
+        batch_op.drop_index("ix_listing_token_listing_pk")
+
+    op.drop_table("listing_token")
     with op.batch_alter_table("listing_tag", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_listing_tag_tag"))
 
@@ -253,9 +274,10 @@ def downgrade() -> None:
 
     op.drop_table("member")
     with op.batch_alter_table("listing", schema=None) as batch_op:
+        batch_op.drop_index("ix_listing_kind_status_title")
         batch_op.drop_index("ix_listing_kind_status_price")
         batch_op.drop_index("ix_listing_kind_status_id")
-        batch_op.drop_index("ix_listing_kind_owner")
+        batch_op.drop_index("ix_listing_kind_status_owner_id")
 
     op.drop_table("listing")
     with op.batch_alter_table("job_input", schema=None) as batch_op:
