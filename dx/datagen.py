@@ -10,11 +10,15 @@ pure function of (seed, sizes), so the same seed always writes the same bytes.
 | loans_bank_a / _b       | bank A / bank B | enterprise_id, loan_amount                                  |
 | applicants_bank_a       | bank A          | enterprise_id, defaulted (0/1)                              |
 | blacklist               | regulator list  | enterprise_id                                               |
-| credit_model, aml_model | model vendor    | logistic weights over FEATURES (raw units) and a bias       |
+| tax_applicants          | tax bureau      | the applicants' tax columns, standardized, applicant order  |
+| telecom_applicants      | telecom         | the applicants' telecom columns, standardized, same order   |
+| credit_model, aml_model | model vendor    | logistic weights over standardized FEATURES and a bias      |
 
 Tax and telecom cover every enterprise, sorted by ID, so their rows align (vertically split data).
 Applicants' default labels are drawn from a logistic model of the tax and telecom features, so a
 regression trained on them learns something; the vendor's credit model is close to that truth.
+The applicant-panel tables carry exactly bank A's applicants in its order (rows aligned, as vertical
+regression and scoring need), standardized with each provider's population mean and deviation.
 Revenue and tax are in millions (M CNY), spend and loans in thousands (k CNY). Enterprises that
 borrow from both banks exist on purpose (the multi-lender check finds them), and some applicants are
 on the blacklist.
@@ -85,7 +89,7 @@ class Table:
 
 @dataclass(frozen=True)
 class LinearModel:
-    """A logistic model: score = sigmoid(bias + weights . features), features in raw units."""
+    """A logistic model: score = sigmoid(bias + weights . z), z = FEATURES standardized (zfeatures_of)."""
 
     name: str
     features: list[str]
@@ -111,6 +115,12 @@ class Scenario:
     sizes: Sizes
     tables: dict[str, Table] = field(default_factory=dict)
     models: dict[str, LinearModel] = field(default_factory=dict)
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
+    std: np.ndarray = field(default_factory=lambda: np.ones(len(FEATURES)))
+
+    def zfeatures_of(self, ids: list[str]) -> np.ndarray:
+        """FEATURES of the given enterprises standardized with the population statistics (model inputs)."""
+        return (self.features_of(ids) - self.mean) / self.std
 
     def features_of(self, ids: list[str]) -> np.ndarray:
         """FEATURES of the given enterprises (the plaintext join the demo's checks use)."""
@@ -127,12 +137,8 @@ def _standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (x - mean) / std, mean, std
 
 
-def _raw_model(name: str, weights: dict[str, float], bias: float, mean: np.ndarray,
-               std: np.ndarray) -> LinearModel:
-    # Fold standardization into the parameters so the model applies to raw feature values.
-    w = np.asarray([weights[f] for f in FEATURES]) / std
-    b = bias - float(np.sum(w * mean))
-    return LinearModel(name, list(FEATURES), [round(float(v), 9) for v in w], round(b, 9))
+def _model(name: str, weights: dict[str, float], bias: float) -> LinearModel:
+    return LinearModel(name, list(FEATURES), [round(weights[f], 9) for f in FEATURES], round(bias, 9))
 
 
 def generate(seed: int = 7, sizes: Sizes | None = None) -> Scenario:
@@ -185,10 +191,22 @@ def generate(seed: int = 7, sizes: Sizes | None = None) -> Scenario:
     listed.update(others[: sizes.blacklist - half])
     s.tables["blacklist"] = Table({"enterprise_id": [ids[i] for i in sorted(listed)]})
 
-    # The vendor's models are fitted to raw features, so they score the sellers' data directly.
+    # The applicant panel: after agreeing on bank A's applicant list (a PSI on enterprise IDs), the
+    # tax bureau and the telecom each publish their columns for exactly those rows, in that order,
+    # standardized with their own population statistics (what secret regression needs).
+    s.mean, s.std = mean, std
+    app_ids = s.tables["applicants_bank_a"].columns["enterprise_id"]
+    zs = z[applicants]
+    s.tables["tax_applicants"] = Table({"enterprise_id": app_ids, **{
+        f: np.round(zs[:, FEATURES.index(f)], 6) for f in ("revenue", "tax_paid", "filings_late")}})
+    telecom_cols = ("monthly_spend", "tenure_months", "payment_delays")
+    s.tables["telecom_applicants"] = Table({"enterprise_id": app_ids, **{
+        f: np.round(zs[:, FEATURES.index(f)], 6) for f in telecom_cols}})
+
+    # The vendor's models work on those standardized features; its credit model is near the truth.
     noisy = {f: w + float(rng.normal(0, 0.1)) for f, w in _TRUE_WEIGHTS.items()}
-    s.models["credit_model"] = _raw_model("credit_model", noisy, _TRUE_BIAS, mean, std)
-    s.models["aml_model"] = _raw_model("aml_model", _AML_WEIGHTS, _AML_BIAS, mean, std)
+    s.models["credit_model"] = _model("credit_model", noisy, _TRUE_BIAS)
+    s.models["aml_model"] = _model("aml_model", _AML_WEIGHTS, _AML_BIAS)
     return s
 
 

@@ -47,6 +47,16 @@ def test_shapes_and_keys():
     blacklist = set(s.tables["blacklist"].columns["enterprise_id"])
     assert len(blacklist) == 12 and blacklist <= set(ids)
     assert blacklist & set(s.tables["applicants_bank_a"].columns["enterprise_id"])
+    for name in ("tax_applicants", "telecom_applicants"):  # the applicant panel: same rows, same order
+        panel = s.tables[name]
+        assert panel.columns["enterprise_id"] == s.tables["applicants_bank_a"].columns["enterprise_id"]
+        assert panel.rows == 60 and all(abs(float(np.mean(v))) < 1.5 for k, v in panel.columns.items()
+                                        if k != "enterprise_id")
+    panel = np.column_stack([s.tables["tax_applicants"].numeric(["revenue", "tax_paid", "filings_late"]),
+                             s.tables["telecom_applicants"].numeric(["monthly_spend", "tenure_months",
+                                                                     "payment_delays"])])
+    np.testing.assert_allclose(panel, s.zfeatures_of(s.tables["applicants_bank_a"].columns["enterprise_id"]),
+                               atol=1e-5)
     for model in s.models.values():
         assert model.features == datagen.FEATURES and len(model.weights) == len(datagen.FEATURES)
 
@@ -68,9 +78,10 @@ def test_labels_depend_on_tax_and_telecom_features():
         b -= 0.5 * float(np.mean(p - y))
     assert _auc(z @ w, y) > 0.8
     # ... and the vendor's secret credit model scores them too; a shuffled label set does not.
-    assert _auc(s.models["credit_model"].score(x), y) > 0.8
+    zx = s.zfeatures_of(app.columns["enterprise_id"])
+    assert _auc(s.models["credit_model"].score(zx), y) > 0.8
     shuffled = np.random.default_rng(0).permutation(y)
-    assert abs(_auc(s.models["credit_model"].score(x), shuffled) - 0.5) < 0.1
+    assert abs(_auc(s.models["credit_model"].score(zx), shuffled) - 0.5) < 0.1
 
 
 def test_csv_round_trip(tmp_path):
