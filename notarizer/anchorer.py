@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from sqlalchemy.exc import OperationalError
 from web3.exceptions import TimeExhausted, Web3RPCError
 
 from notarizer.entry import SYSTEM_ACTOR, Kind
@@ -207,7 +208,8 @@ class Anchorer:
         return cp
 
     def run_forever(self, stop_event: threading.Event, poll_seconds: float = 1.0) -> None:
-        """Call run_once until `stop_event` is set; chain outages are logged and retried, forks raise."""
+        """Call run_once until `stop_event` is set; chain and database outages are logged and retried
+        (the database holds everything, so nothing is lost meanwhile); a fork raises."""
         while not stop_event.is_set():
             try:
                 self.run_once()
@@ -216,6 +218,8 @@ class Anchorer:
                 raise
             except AnchorError as exc:
                 log_.error("anchoring failed, will retry: %s", exc)
+            except OperationalError as exc:
+                log_.error("database unavailable, will retry: %s", exc.orig)
             stop_event.wait(poll_seconds)
 
 

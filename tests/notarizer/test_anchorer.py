@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import create_engine
 from web3 import Web3
 
 from contracts import Ledger, deploy
@@ -177,3 +178,35 @@ def test_recovers_after_the_chain_node_is_killed_and_restarts_from_its_last_stat
         assert [(c.tree_size, c.root) for c in tlog.checkpoints()] == chain_view
     finally:
         node.stop()
+
+
+def test_run_forever_rides_out_a_database_outage(tlog, fresh_chain, operator, database_url) -> None:
+    fill(tlog, 4)
+    sqlite = database_url.startswith("sqlite")
+    # The anchorer's own engine gives up on a lock quickly; the test engine holds an exclusive lock.
+    args = {"timeout": 0.1} if sqlite else {"options": "-c lock_timeout=100"}
+    impatient = create_engine(database_url, connect_args=args)
+    anchorer = Anchorer(
+        TransparencyLog(impatient), fresh_chain, operator, every_entries=4, every_seconds=3600
+    )
+    blocker = tlog.engine.connect()
+    blocker.exec_driver_sql("BEGIN EXCLUSIVE" if sqlite else "BEGIN")
+    if not sqlite:
+        blocker.exec_driver_sql("LOCK TABLE log_state, log_entries, log_checkpoints IN ACCESS EXCLUSIVE MODE")
+    stop = threading.Event()
+    worker = threading.Thread(target=anchorer.run_forever, args=(stop, 0.05))
+    worker.start()
+    try:
+        time.sleep(1.0)
+        assert worker.is_alive() and fresh_chain.notary.checkpoint_count() == 0
+        blocker.exec_driver_sql("ROLLBACK")
+        for _ in range(200):
+            if fresh_chain.notary.checkpoint_count():
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+        blocker.close()
+        impatient.dispose()
+    assert onchain(fresh_chain) == [(4, tlog.root(4))]
