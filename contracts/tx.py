@@ -132,8 +132,12 @@ class TxSender:
         value: int = 0,
         contract_hint: str = "?",
         nonce: int | None = None,
+        min_gas: int = 0,
     ) -> dict[str, Any]:
-        """An unsigned EIP-1559 transaction dict (gas estimated; a revert raises ContractRevert)."""
+        """An unsigned EIP-1559 transaction dict (gas estimated; a revert raises ContractRevert).
+
+        `min_gas` is a floor for calls whose cost depends on what lands first (see JobsBinding).
+        """
         sender = to_checksum_address(sender)
         tx: dict[str, Any] = {
             "from": sender,
@@ -147,7 +151,7 @@ class TxSender:
             estimate = self.w3.eth.estimate_gas(tx)
         except (ContractLogicError, Web3RPCError, ValueError) as exc:
             raise self._revert(exc, contract_hint) from None
-        tx["gas"] = int(estimate * GAS_MARGIN) + 10_000
+        tx["gas"] = max(int(estimate * GAS_MARGIN) + 10_000, min_gas)
         tx["nonce"] = self.w3.eth.get_transaction_count(sender, "pending") if nonce is None else nonce
         tx.update(self.fees())
         return tx
@@ -159,10 +163,11 @@ class TxSender:
         data: bytes | str,
         value: int = 0,
         contract_hint: str = "?",
+        min_gas: int = 0,
     ) -> TxResult:
         """Build, sign with `account`, send, wait for the receipt and decode its events."""
         with self._lock(account.address):
-            tx = self.build(account.address, to, data, value, contract_hint)
+            tx = self.build(account.address, to, data, value, contract_hint, min_gas=min_gas)
             signed = account.sign_transaction(tx)
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         return self.wait(tx_hash, contract_hint)
@@ -222,7 +227,13 @@ class TxSender:
             err = self._revert(exc, contract_hint)
             if isinstance(err, ContractRevert):
                 return err
+        tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
+        if int(receipt["gasUsed"]) >= int(tx["gas"]) * 0.98:
+            return TransactionFailed(
+                f"transaction {tx_hash} to {contract_hint} ran out of gas (limit {tx['gas']}, used "
+                f"{receipt['gasUsed']}): its estimate was too low for the state it landed in"
+            )
         return TransactionFailed(
-            f"transaction {HexBytes(receipt['transactionHash']).to_0x_hex()} to {contract_hint} failed "
-            f"(status 0, gas used {receipt['gasUsed']}) and replaying it did not reproduce a revert reason"
+            f"transaction {tx_hash} to {contract_hint} failed (status 0, gas used {receipt['gasUsed']}) "
+            "and replaying it did not reproduce a revert reason"
         )

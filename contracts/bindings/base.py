@@ -29,9 +29,16 @@ class ContractBinding:
         """ABI-encoded calldata of `fn_name(*args)`."""
         return self.contract.encode_abi(fn_name, args=list(args))
 
+    def gas_floor(self, fn_name: str, args: tuple) -> int:
+        """Least gas limit for a call whose cost depends on what other transactions land first."""
+        return 0
+
     def build(self, fn_name: str, *args: Any, sender: str, value: int = 0, nonce: int | None = None) -> dict:
         """An unsigned transaction calling `fn_name(*args)` from `sender`, for signing elsewhere."""
-        return self._sender.build(sender, self.address, self.encode(fn_name, *args), value, self.NAME, nonce)
+        data = self.encode(fn_name, *args)
+        return self._sender.build(
+            sender, self.address, data, value, self.NAME, nonce, min_gas=self.gas_floor(fn_name, args)
+        )
 
     def send(self, account: LocalAccount, fn_name: str, *args: Any, value: int = 0) -> TxResult:
         """Call any function by ABI name (for calls without a typed method): sign, send, wait, decode."""
@@ -42,7 +49,9 @@ class ContractBinding:
         return self._read(fn_name, *args)
 
     def _send(self, account: LocalAccount, fn_name: str, *args: Any, value: int = 0) -> TxResult:
-        return self._sender.send(account, self.address, self.encode(fn_name, *args), value, self.NAME)
+        data = self.encode(fn_name, *args)
+        floor = self.gas_floor(fn_name, args)
+        return self._sender.send(account, self.address, data, value, self.NAME, min_gas=floor)
 
     def _read(self, fn_name: str, *args: Any) -> Any:
         try:

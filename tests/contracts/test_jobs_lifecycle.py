@@ -202,3 +202,30 @@ def test_client_signed_transactions_relayed_raw(ledger, w3, world, chain_snapsho
 
     with pytest.raises(ContractRevert, match=r"InvalidStatus\(jobId=\d+, status=2\)"):
         jobs.build_approve(world.provider1.address, job_id)
+
+
+def test_concurrent_attestations_have_gas_for_completing(ledger, w3, world, chain_snapshot) -> None:
+    # Both remaining nodes build their transaction before either lands: each estimate sees a middle
+    # attestation, yet whichever lands last completes the job and credits six payees.
+    jobs = ledger.jobs
+    job_id = request_job(ledger, w3, world)
+    authorize(ledger, w3, world, job_id)
+    program = jobs.terms(job_id).program_hash
+    jobs.attest(world.nodes[0], job_id, h("inputs"), program, h("o0"))
+    raws = []
+    for i in (1, 2):
+        node = world.nodes[i]
+        tx = jobs.build(
+            "attest",
+            job_id,
+            jobs.terms(job_id).as_tuple(),
+            h("inputs"),
+            program,
+            h(f"o{i}"),
+            sender=node.address,
+        )
+        raws.append(node.sign_transaction(tx).raw_transaction)
+    results = [ledger.send_raw(raw) for raw in raws]
+    assert [e.event for e in results[1].events][-1] == "JobCompleted"
+    assert jobs.job(job_id).status is JobStatus.COMPLETED
+    assert all(jobs.balance_of(n.address) > 0 for n in world.nodes)
