@@ -27,7 +27,8 @@ export async function render(main, _params, { session, link }) {
   put(main, table("Compute contracts, newest first", ["Job", "Status", "Datasets", "Algorithm", "Escrow", "Results"],
     jobs.map((j) => h("tr", { "data-job": j.id },
       h("td", {}, link(`jobs/${j.id}`, `Job ${j.id}`)), h("td", {}, statusBadge(j.status)),
-      h("td", {}, j.dataset_ids.map((d) => `#${d}`).join(", ")), h("td", {}, `#${j.algorithm_id}`),
+      h("td", {}, j.dataset_ids.map((d, i) => [i ? ", " : "", link(`datasets/${d}`, `dataset #${d}`)])),
+      h("td", {}, link(`algorithms/${j.algorithm_id}`, `algorithm #${j.algorithm_id}`)),
       h("td", {}, formatWei(j.escrow_wei)),
       h("td", {}, `${j.attestations.filter((a) => a.kind === "result").length} of 3 shares attested`))),
     { id: "jobs" }));

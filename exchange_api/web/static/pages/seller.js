@@ -61,7 +61,10 @@ async function requestCard(job, me, titles, link) {
     status.replaceChildren(h("p", { class: "loading" }, "Waiting for your wallet's signature…"));
     try {
       const result = await decide(job, decision, me);
+      buttons.remove();
       status.replaceChildren(outcome(result, decision));
+      status.querySelector(".outcome")?.setAttribute("tabindex", "-1");
+      status.querySelector(".outcome")?.focus();
     } catch (err) {
       status.replaceChildren(errorState(err));
       for (const b of buttons.querySelectorAll("button")) b.disabled = false;
