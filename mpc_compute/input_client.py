@@ -1,11 +1,12 @@
 """The input node (client side): validate a dataset or model, secret-share it, seal and store the shares.
 
-Flow: `read_dataset` streams a CSV, Parquet or .npy file in row batches typed by a declared schema
-and validates every value (missing column, missing value, wrong type, NaN or infinity -> a
-`InputValidationError` naming column and row) in a first pass, BEFORE anything is shared. The second
-pass splits each batch into SPU shares (`spu_runtime.make_shares`), seals share i to node i's X25519
-key bound to (kind, manifest label, node i), stores the bundle content-addressed, and records its CID
-and the sha256 of the plaintext share in the manifest. Memory stays bounded by the batch size.
+Flow: `iter_columns` streams a CSV (csv module), Parquet (pyarrow, imported only for Parquet) or .npy
+file in row batches typed by a declared schema and validates every value (missing column, missing
+value, wrong type, NaN or infinity -> an `InputValidationError` naming column and row) in a first
+pass, BEFORE anything is shared. The second pass splits each batch into SPU shares
+(`spu_runtime.make_shares`), seals share i to node i's X25519 key bound to (kind, manifest label,
+node i), stores the bundle content-addressed, and records its CID and the sha256 of the plaintext
+share in the manifest. Memory stays bounded by the batch size.
 
 Arrays shared from a dataset (each only if the schema has such columns):
 - "id": int64 (rows,), the id column; text ids become 63-bit field elements via `id_to_field`.
@@ -18,14 +19,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from mpc_compute import spu_runtime
 from mpc_compute.envelope import seal, share_context
@@ -40,10 +40,8 @@ class InputValidationError(ValueError):
     """A value or column of the input does not fit the declared schema."""
 
     def __init__(self, message: str, column: str | None = None, row: int | None = None) -> None:
-        where = (
-            "" if column is None else f"column {column!r}" + ("" if row is None else f", row {row}") + ": "
-        )
-        super().__init__(where + message)
+        parts = ([] if column is None else [f"column {column!r}"]) + ([] if row is None else [f"row {row}"])
+        super().__init__(", ".join(parts) + ": " + message if parts else message)
         self.column, self.row = column, row
 
 
@@ -70,7 +68,7 @@ class SharedListing:
 # ---------------------------------------------------------------- reading and validation
 
 
-def _first_bad(values: list, ok) -> int:
+def _first_bad(values, ok) -> int:
     return next(i for i, v in enumerate(values) if not ok(v))
 
 
@@ -78,83 +76,106 @@ def _parses(kind):
     def check(v) -> bool:
         try:
             kind(v)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return False
         return True
 
     return check
 
 
-def _convert(col: Column, arr: pa.Array, row0: int) -> np.ndarray:
-    """One column of a batch as numpy, or InputValidationError naming the first bad row."""
-    if arr.null_count:
-        bad = _first_bad(arr.is_null().to_pylist(), lambda v: not v)
-        raise InputValidationError("missing value", col.name, row0 + bad)
+def _is_int(v) -> bool:
+    if isinstance(v, str):
+        return _parses(int)(v)
+    return _parses(int)(v) and float(v) == int(v)
+
+
+def _convert(col: Column, values: np.ndarray, row0: int) -> np.ndarray:
+    """One column of a batch (strings from CSV, numbers from Parquet or .npy) as numpy, or an
+    InputValidationError naming the first bad row."""
+    if values.dtype == object:
+        missing = [v is None or (isinstance(v, str) and v.strip() == "") for v in values]
+        if any(missing):
+            raise InputValidationError("missing value", col.name, row0 + missing.index(True))
     if col.dtype == "text":
         if col.role != "id":
             raise InputValidationError("only id columns can be text (they are hashed)", col.name)
-        return np.fromiter((id_to_field(str(v)) for v in arr.to_pylist()), dtype=np.int64, count=len(arr))
+        return np.fromiter((id_to_field(str(v)) for v in values), dtype=np.int64, count=len(values))
     if col.dtype == "bool":
-        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            words = pc.utf8_lower(arr).to_pylist()
-            if any(w not in ("true", "false", "1", "0") for w in words):
-                bad = _first_bad(words, lambda w: w in ("true", "false", "1", "0"))
-                raise InputValidationError(f"{words[bad]!r} is not a boolean", col.name, row0 + bad)
-            return np.array([w in ("true", "1") for w in words], dtype=np.float64)
-        arr = arr.cast(pa.int64())
-    target = pa.float64() if col.dtype == "float64" else pa.int64()
+        words = [str(v).strip().lower() for v in values]
+        allowed = ("true", "false", "1", "0", "1.0", "0.0")
+        if any(w not in allowed for w in words):
+            bad = _first_bad(words, lambda w: w in allowed)
+            raise InputValidationError(f"{values[bad]!r} is not a boolean", col.name, row0 + bad)
+        return np.array([w in ("true", "1", "1.0") for w in words], dtype=np.float64)
+    if col.dtype == "int64":
+        if values.dtype.kind in "iub":
+            return values.astype(np.int64)
+        ok = [_is_int(v) for v in values]
+        if not all(ok):
+            bad = ok.index(False)
+            raise InputValidationError(f"{_text(values[bad])!r} is not a int64", col.name, row0 + bad)
+        return np.array([int(v) if isinstance(v, str) else int(float(v)) for v in values], dtype=np.int64)
     try:
-        out = pc.cast(arr, target, safe=True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        values = arr.to_pylist()
-        if col.dtype == "int64":
-            bad = _first_bad(values, lambda v: _parses(int)(v) and float(v) == int(v))
-        else:
-            bad = _first_bad(values, _parses(float))
-        raise InputValidationError(f"{values[bad]!r} is not a {col.dtype}", col.name, row0 + bad) from None
-    data = out.to_numpy(zero_copy_only=False)
-    if col.dtype == "float64":
-        finite = np.isfinite(data)
-        if not finite.all():
-            bad = int(np.argmin(finite))
-            raise InputValidationError(f"{data[bad]} is not a finite number", col.name, row0 + bad)
+        data = values.astype(np.float64)
+    except (ValueError, OverflowError):
+        bad = _first_bad(values, _parses(float))
+        raise InputValidationError(f"{_text(values[bad])!r} is not a float64", col.name, row0 + bad) from None
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(np.argmin(finite))
+        raise InputValidationError(f"{data[bad]} is not a finite number", col.name, row0 + bad)
     return data
 
 
-def _csv_batches(path: Path, schema: list[Column], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    import pyarrow.csv as pacsv
+def _text(v) -> str:
+    return v if isinstance(v, str) else repr(v)
 
-    with path.open(newline="") as fh:
-        header = next(csv.reader(fh), [])
-    _check_columns([c.name for c in schema], header, path)
+
+def _csv_batches(path: Path, schema: list[Column], batch_rows: int) -> Iterator[dict[str, np.ndarray]]:
     names = [c.name for c in schema]
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=max(1 << 16, batch_rows * 16 * len(header))),
-        convert_options=pacsv.ConvertOptions(
-            include_columns=names,
-            column_types={n: pa.string() for n in names},
-            strings_can_be_null=True,
-            null_values=[""],  # "nan" or "NA" must reach validation as values, not as gaps
-        ),
-    )
-    yield from reader
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        _check_columns(names, header, path)
+        index = [header.index(n) for n in names]
+        done = 0
+        while True:
+            rows = list(itertools.islice(reader, batch_rows))
+            if not rows:
+                return
+            short = next((k for k, r in enumerate(rows) if len(r) < len(header)), None)
+            if short is not None:
+                got = len(rows[short])
+                raise InputValidationError(
+                    f"row has {got} fields, the header has {len(header)}", row=done + short
+                )
+            yield {n: np.array([r[k] for r in rows], dtype=object) for n, k in zip(names, index, strict=True)}
+            done += len(rows)
 
 
-def _parquet_batches(path: Path, schema: list[Column], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    import pyarrow.parquet as pq
-
+def _parquet_batches(path: Path, schema: list[Column], batch_rows: int) -> Iterator[dict[str, np.ndarray]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise InputValidationError(f"reading Parquet needs a working pyarrow: {exc}") from None
     pf = pq.ParquetFile(path)
-    _check_columns([c.name for c in schema], pf.schema_arrow.names, path)
-    yield from pf.iter_batches(batch_size=batch_rows, columns=[c.name for c in schema])
+    names = [c.name for c in schema]
+    _check_columns(names, pf.schema_arrow.names, path)
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=names):
+        out = {}
+        for n in names:
+            column = batch.column(n)
+            values = column.to_numpy(zero_copy_only=False)
+            if column.null_count:
+                values = np.array(column.to_pylist(), dtype=object)
+            out[n] = values if values.dtype.kind in "biuf" else np.asarray(values, dtype=object)
+        yield out
 
 
 def _check_columns(wanted: list[str], present: list[str], path: Path) -> None:
     missing = [c for c in wanted if c not in present]
     if missing:
-        raise InputValidationError(
-            f"missing column(s) {missing} in {path.name} (it has {present})", missing[0]
-        )
+        raise InputValidationError(f"missing column(s) {missing} in {path.name} (has {present})", missing[0])
 
 
 def _npy_blocks(path: Path, data: np.memmap, batch_rows: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -178,17 +199,16 @@ def iter_columns(
     """(first row, {column: values}) per batch, validated and typed; streams with bounded memory."""
     path = Path(path)
     suffix = path.suffix.lower()
-    row0 = 0
     if suffix == ".npy":
         data = np.load(path, mmap_mode="r")
         if data.ndim != 2 or data.shape[1] != len(schema):
             raise InputValidationError(
-                f"{path.name} has shape {data.shape}, the schema declares {len(schema)} columns"
+                f"{path.name} has shape {data.shape}, schema has {len(schema)} columns"
             )
         if data.dtype.kind not in "biuf":
             raise InputValidationError(f"{path.name} holds {data.dtype}, not numbers")
         for start, block in _npy_blocks(path, data, batch_rows):
-            yield start, {c.name: _convert(c, pa.array(block[:, k]), start) for k, c in enumerate(schema)}
+            yield start, {c.name: _convert(c, block[:, k], start) for k, c in enumerate(schema)}
         return
     if suffix == ".csv":
         batches = _csv_batches(path, schema, batch_rows)
@@ -196,11 +216,10 @@ def iter_columns(
         batches = _parquet_batches(path, schema, batch_rows)
     else:
         raise InputValidationError(f"unsupported input format {suffix!r}: use .csv, .parquet or .npy")
+    row0 = 0
     for batch in batches:
-        for start in range(0, batch.num_rows, batch_rows):
-            part = batch.slice(start, batch_rows)
-            yield row0, {c.name: _convert(c, part.column(c.name), row0) for c in schema}
-            row0 += part.num_rows
+        yield row0, {c.name: _convert(c, batch[c.name], row0) for c in schema}
+        row0 += len(batch[schema[0].name])
 
 
 def dataset_arrays(schema: list[Column]) -> list[ArraySpec]:

@@ -32,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tls-cert", type=Path, default=None)
     p.add_argument("--tls-key", type=Path, default=None)
     p.add_argument("--tls-ca", type=Path, default=None)
+    p.add_argument("--create-keystore", action="store_true", help="create the keystore if it is missing")
     p.add_argument(
         "--watch", action="store_true", help="also run jobs on JobAuthorized events (needs a chain)"
     )
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=s.log_level, format=f"node{args.index} %(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.create_keystore and not args.keystore.exists():
+        keystore.save(keystore.create(), args.keystore, keystore.password_from_env())
     identity = keystore.load(args.keystore, keystore.password_from_env())
     spu = args.spu.split(",") if args.spu else [f"127.0.0.1:{s.spu_base_port + i}" for i in range(3)]
     tls = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from pathlib import Path
 
 from dx_core.keystore import Identity
@@ -67,19 +68,38 @@ class ChainAuthorization:
         )
 
 
+def _retry_landing(send, attempts: int = 3):
+    """Send again when a transaction failed on landing (not a revert the contract means): the three
+    nodes attest concurrently, so a gas estimate can be made against a state that changed before it landed."""
+    from contracts.errors import TransactionFailed
+
+    for attempt in range(attempts):
+        try:
+            return send()
+        except TransactionFailed as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("transaction failed on landing, sending again: %s", exc)
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 class ChainSink:
     def __init__(self, ledger, identity: Identity) -> None:
         self.ledger, self.identity = ledger, identity
 
     def attest(self, attestation: Attestation) -> dict | None:
-        result = self.ledger.jobs.attest(
-            self.identity.account,
-            attestation.job_id,
-            bytes.fromhex(attestation.inputs_digest),
-            bytes.fromhex(attestation.program_hash),
-            bytes.fromhex(attestation.output_share_hash),
+        return _tx(
+            _retry_landing(
+                lambda: self.ledger.jobs.attest(
+                    self.identity.account,
+                    attestation.job_id,
+                    bytes.fromhex(attestation.inputs_digest),
+                    bytes.fromhex(attestation.program_hash),
+                    bytes.fromhex(attestation.output_share_hash),
+                )
+            )
         )
-        return _tx(result)
 
     def destroyed(self, receipt: DestructionReceipt) -> dict | None:
         digest = hashlib.sha256(receipt.payload()).digest()

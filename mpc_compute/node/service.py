@@ -10,6 +10,7 @@ job can be run again (a new attempt with a new worker).
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 import time
@@ -57,12 +58,15 @@ class JobState:
     attestation: dict | None = None
     destruction: dict | None = None
     chain: dict = field(default_factory=dict)
+    on_change: object = field(default=None, repr=False, compare=False)
 
     def stage(self, name: str, detail: str | None = None, at: float | None = None) -> None:
         entry = {"stage": name, "at": at or time.time(), "attempt": self.attempt}
         if detail:
             entry["detail"] = detail
         self.timeline.append(entry)
+        if self.on_change is not None:
+            self.on_change()
 
     def to_dict(self) -> dict:
         return {
@@ -85,7 +89,30 @@ class NodeService:
         self.blobs = open_blob_source(config.blobs, identity.account)
         self.jobs: dict[int, JobState] = {}
         self._lock = threading.Lock()
+        # one SPU link per node address: attempts take turns (the watcher triggers in chain order)
+        self._spu_lock = threading.Lock()
         self._threads: dict[int, threading.Thread] = {}
+        self._jobs_dir = Path(config.work_dir) / "jobs"
+        self._jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._load_jobs()
+
+    # ------------------------------------------------------------------ status, kept across restarts
+
+    def _load_jobs(self) -> None:
+        for path in sorted(self._jobs_dir.glob("*.json")):
+            doc = json.loads(path.read_text())
+            state = JobState(**doc)
+            if state.status in ("queued", "running"):
+                state.status, state.error = "failed", "the node restarted during this attempt"
+                state.stage("failed", state.error)
+            self.jobs[state.job_id] = state
+
+    def save(self, state: JobState) -> None:
+        """Persist a job's public status (no secrets, no shares) so GET /jobs survives a restart."""
+        path = self._jobs_dir / f"{state.job_id}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state.to_dict()))
+        tmp.replace(path)
 
     def status(self, job_id: int) -> JobState | None:
         return self.jobs.get(job_id)
@@ -117,12 +144,20 @@ class NodeService:
     # ------------------------------------------------------------------ the attempt
 
     def _run(self, state: JobState, claim: dict | None) -> None:
+        state.on_change = lambda: self.save(state)
+        try:
+            self._attempt(state, claim)
+        finally:
+            self.save(state)
+
+    def _attempt(self, state: JobState, claim: dict | None) -> None:
         state.status = "running"
         try:
             record = self.authorization.authorize(state.job_id, claim)
             state.stage("authorized")
             order = self._prepare(state, record)
-            report = self._execute(order, state)
+            with self._spu_lock:
+                report = self._execute(order, state)
             if not report.get("ok"):
                 state.error = report.get("error", "worker failed without a report")
                 state.status = "refused" if report.get("kind") == "refused" else "failed"

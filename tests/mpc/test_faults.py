@@ -175,6 +175,8 @@ def test_node_killed_mid_job_then_retry(node_cluster, tmp_path):
         assert worker_children(node_cluster, 0) == [] and worker_children(node_cluster, 1) == []
     finally:
         node_cluster.nodes[2].start()
+    restarted = node_cluster.status(2, job.job_id)  # its job table survived the crash
+    assert restarted["status"] == "failed" and "restarted" in restarted["error"]
     node_cluster.trigger(job.job_id, job.claim)
     final = node_cluster.wait(job.job_id)
     assert [s["status"] for s in final] == ["succeeded"] * 3, [s["error"] for s in final]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -75,7 +73,12 @@ def test_csv_shares_reconstruct(tmp_path, keys, store):
     np.testing.assert_allclose(open_array(store, m, keys, "label"), [r[3] for r in rows])
 
 
-def test_parquet_and_npy(tmp_path, keys, store):
+def test_parquet(tmp_path, keys, store):
+    pa = pytest.importorskip(
+        "pyarrow", reason="Parquet input needs a pyarrow that imports with this numpy", exc_type=ImportError
+    )
+    import pyarrow.parquet as pq
+
     rows = good_rows(20)
     table = pa.table(
         {
@@ -86,15 +89,38 @@ def test_parquet_and_npy(tmp_path, keys, store):
         }
     )
     pq.write_table(table, tmp_path / "d.parquet")
-    shared = share_dataset(tmp_path / "d.parquet", SCHEMA, [public_bytes(k) for k in keys], store)
+    shared = share_dataset(
+        tmp_path / "d.parquet", SCHEMA, [public_bytes(k) for k in keys], store, chunk_rows=8
+    )
     np.testing.assert_allclose(
         open_array(store, shared.manifest, keys, "features"), [[r[1], r[2]] for r in rows], rtol=1e-5
     )
+    assert open_array(store, shared.manifest, keys, "id").tolist() == [id_to_field(r[0]) for r in rows]
+    table = table.set_column(2, "income", pa.array([None if k == 13 else r[2] for k, r in enumerate(rows)]))
+    pq.write_table(table, tmp_path / "gap.parquet")
+    with pytest.raises(InputValidationError, match="column 'income', row 13: missing value"):
+        share_dataset(tmp_path / "gap.parquet", SCHEMA, [public_bytes(k) for k in keys], store, chunk_rows=8)
+
+
+def test_npy(tmp_path, keys, store):
     x = np.random.default_rng(3).normal(size=(30, 3))
     np.save(tmp_path / "x.npy", x)
     schema = [Column("a", "float64"), Column("b", "float64"), Column("c", "float64")]
     shared = share_dataset(tmp_path / "x.npy", schema, [public_bytes(k) for k in keys], store, chunk_rows=7)
     np.testing.assert_allclose(open_array(store, shared.manifest, keys, "features"), x, atol=1e-4)
+    x[17, 1] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    with pytest.raises(InputValidationError, match="column 'b', row 17: nan is not a finite number"):
+        share_dataset(tmp_path / "nan.npy", schema, [public_bytes(k) for k in keys], store, chunk_rows=7)
+
+
+def test_short_csv_row_is_named(tmp_path, keys, store):
+    path = write_csv(tmp_path / "d.csv", good_rows(12))
+    lines = path.read_text().splitlines()
+    lines[6] = "cust-x,40"  # data row 5
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputValidationError, match="row 5: row has 2 fields, the header has 4"):
+        share_dataset(path, SCHEMA, [public_bytes(k) for k in keys], store, chunk_rows=4)
 
 
 def test_id_hash_is_63_bit_and_stable():

@@ -96,6 +96,7 @@ def test_tls_cluster_runs_and_refuses_a_foreign_certificate(tmp_path):
         node2 = cluster.nodes[2]
         node2.stop()
         node2.extra_args = [
+            *node2.extra_args[:2],  # --work-dir
             *FAST_FAIL,
             *tls_args(*node_cert(tmp_path, rogue_key, rogue_cert, "rogue2"), rogue_ca),
         ]
