@@ -35,8 +35,11 @@ def pool():
     return rng, np.unique(rng.integers(0, 2**ID_BITS, size=6000, dtype=np.int64))
 
 
-def test_id_hash_is_stable_and_56_bit():
-    assert id_to_field("110101199003077777") == id_to_field(" 110101199003077777 ")
+def test_id_hash_is_63_bit_and_the_input_clients():
+    from mpc_compute import input_client
+
+    for text in ("110101199003077777", "alice", "  spaced ", "身份证"):
+        assert id_to_field(text) == input_client.id_to_field(text)
     assert id_to_field("a") != id_to_field("b")
     ids = ids_to_field(f"customer-{i}" for i in range(20000))
     assert ids.dtype == np.int64 and ids.min() >= 0 and ids.max() < 2**ID_BITS
