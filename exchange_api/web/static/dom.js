@@ -113,3 +113,12 @@ export function put(el, ...children) {
   append(el, children);
   return el;
 }
+
+/** A prompt instead of the page when nobody is signed in; returns true when the page may go on. */
+export function gate(main, session, title, why) {
+  if (session.token) return true;
+  put(main, h("h1", {}, title), h("div", { class: "empty", role: "note" },
+    h("p", {}, why), h("p", {}, "Use the “Sign in with Ethereum” button at the top of the page.")));
+  return false;
+}
+

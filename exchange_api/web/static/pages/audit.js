@@ -1,10 +1,10 @@
 // Regulator dashboard: anchored checkpoints checked in the browser, alerts, and the way into trails.
 
 import { api, items } from "../api.js";
-import { badge, emptyState, errorState, formatTime, h, hexCode, table, put } from "../dom.js";
+import { badge, emptyState, errorState, formatTime, h, hexCode, table, put, gate } from "../dom.js";
 import { listing, usagePercent } from "../model.js";
 import { verifyEntries } from "../verify.js";
-import { gate, loadCheckpoints, verdictBadge } from "./auditlib.js";
+import { loadCheckpoints, verdictBadge } from "./auditlib.js";
 
 const NEAR_LIMIT_PERCENT = 80;
 const RECENT_JOBS = 20;

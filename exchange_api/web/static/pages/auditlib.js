@@ -1,17 +1,9 @@
-// Shared pieces of the regulator's views: the sign-in gate and checkpoints verified against the chain.
+// Shared pieces of the regulator's views: checkpoints verified against the chain, verdict badges.
 
 import { api } from "../api.js";
 import { ChainReader } from "../chain.js";
-import { badge, h, put } from "../dom.js";
+import { badge } from "../dom.js";
 import { verifyCheckpoints } from "../verify.js";
-
-/** A prompt instead of the page when nobody is signed in; returns true when the page may go on. */
-export function gate(main, session, title, why) {
-  if (session.token) return true;
-  put(main, h("h1", {}, title), h("div", { class: "empty", role: "note" },
-    h("p", {}, why), h("p", {}, "Use the “Sign in with Ethereum” button at the top of the page.")));
-  return false;
-}
 
 export function chainReader() {
   const { rpcUrl, notary } = document.body.dataset;

@@ -2,8 +2,8 @@
 // settled, and the status of the three result shares.
 
 import { api } from "../api.js";
-import { badge, emptyState, errorState, formatWei, h, hexCode, table, put } from "../dom.js";
-import { gate } from "./auditlib.js";
+import { badge, emptyState, errorState, formatWei, h, hexCode, table, put, gate } from "../dom.js";
+
 import { statusBadge } from "./jobs.js";
 
 const POLL_MS = 1500;

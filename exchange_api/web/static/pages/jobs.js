@@ -1,8 +1,8 @@
 // Buyer view: my compute contracts and where each one stands.
 
 import { api } from "../api.js";
-import { badge, emptyState, formatWei, h, table, put } from "../dom.js";
-import { gate } from "./auditlib.js";
+import { badge, emptyState, formatWei, h, table, put, gate } from "../dom.js";
+
 
 export const STATUS_BADGE = {
   requested: ["pending", "Awaiting approvals"], authorized: ["info", "Authorized, computing"],

@@ -1,10 +1,10 @@
 // Seller view: my listings with usage and earnings, and the requests waiting for my signed approval.
 
 import { api } from "../api.js";
-import { badge, emptyState, errorState, formatWei, h, hexCode, table, put } from "../dom.js";
+import { badge, emptyState, errorState, formatWei, h, hexCode, table, put, gate } from "../dom.js";
 import { signTypedData } from "../wallet.js";
 import { usageMeter } from "./catalog.js";
-import { gate } from "./auditlib.js";
+
 
 const SIGNATURE_LIFETIME_S = 3600;
 

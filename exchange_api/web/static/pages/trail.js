@@ -1,10 +1,10 @@
 // One job's full audit trail, each entry's inclusion proof checked here against an on-chain root.
 
 import { api } from "../api.js";
-import { badge, formatTime, h, hexCode, table, put } from "../dom.js";
+import { badge, formatTime, h, hexCode, table, put, gate } from "../dom.js";
 import { canonicalJson } from "../canonical.js";
 import { verifyEntries } from "../verify.js";
-import { entryBadge, gate, loadCheckpoints } from "./auditlib.js";
+import { entryBadge, loadCheckpoints } from "./auditlib.js";
 
 function payloadSummary(payload) {
   if (payload === null || payload === undefined) return h("span", { class: "muted" }, "withheld");

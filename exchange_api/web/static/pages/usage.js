@@ -2,11 +2,11 @@
 
 import { api } from "../api.js";
 import { toPlain } from "../canonical.js";
-import { badge, emptyState, formatTime, h, table, put } from "../dom.js";
+import { badge, emptyState, formatTime, h, table, put, gate } from "../dom.js";
 import { bars, usageChart } from "../chart.js";
 import { listing } from "../model.js";
 import { verifyEntries } from "../verify.js";
-import { entryBadge, gate, loadCheckpoints } from "./auditlib.js";
+import { entryBadge, loadCheckpoints } from "./auditlib.js";
 
 // A use is metered when the ledger authorizes a job: that is when the usage counter increments.
 const METERED_KIND = "job.authorized";
