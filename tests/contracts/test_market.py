@@ -156,3 +156,22 @@ def test_max_uses_cannot_drop_below_uses(ledger, w3, world, chain_snapshot) -> N
     assert str(err(m.quote, [world.dataset2], world.algorithm, world.buyer.address)) == (
         f"Market.AlgorithmUsageLimitReached(algorithmId={world.algorithm}, uses=2, maxUses=2)"
     )
+
+
+def test_wiring_is_one_time_and_algorithm_limits(ledger, w3, world, chain_snapshot) -> None:
+    from tests.contracts.conftest import authorize, request_job
+
+    m = ledger.market
+    assert str(err(m.send, world.operator, "setComputeJobs", world.outsider.address)) == (
+        f"Market.ComputeJobsAlreadySet(computeJobs={ledger.jobs.address})"
+    )
+    assert err(m.send, world.outsider, "setComputeJobs", world.outsider.address).error_name == (
+        "AccessControlUnauthorizedAccount"
+    )
+    assert str(err(m.list_algorithm, world.algo_owner, "a", "1", h("c"), CID, 2**96)) == (
+        f"Market.PriceTooLarge(price={2**96})"
+    )
+    authorize(ledger, w3, world, request_job(ledger, w3, world))
+    m.update_algorithm(world.algo_owner, world.algorithm, CID, 1, max_uses=0)  # 0 = unlimited is fine
+    ledger.market.update_algorithm(world.algo_owner, world.algorithm, CID, 1, max_uses=1)
+    assert m.algorithm(world.algorithm).max_uses == 1 and m.algorithm(world.algorithm).uses == 1
