@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         from mpc_compute.node.chain import chain_components
 
         authorization, sink, source = chain_components(
-            args.rpc_url, args.deployment or s.resolved_deployment_file, identity, args.index
+            args.rpc_url, args.deployment or s.resolved_deployment_file, identity, args.index, config.work_dir
         )
     else:
         authorization, sink, source = TriggerAuthorization(), LocalSink(), None

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -110,13 +111,30 @@ class ChainSink:
 
 
 class ChainJobSource:
-    """Polls the ledger's events and triggers the node for every JobAuthorized from `from_block` on."""
+    """Polls the ledger's events and triggers the node for each JobAuthorized job it has yet to attest.
 
-    def __init__(self, ledger, from_block: int | None = None, interval: float = 1.0) -> None:
-        self.ledger, self.interval = ledger, interval
-        self.next_block = ledger.w3.eth.block_number if from_block is None else from_block
+    The next block to read is kept in `<work dir>/watcher.json`, so jobs authorized while the node was
+    down are picked up when it comes back; without that file it starts at the ComputeJobs deployment.
+    """
+
+    def __init__(self, ledger, index: int, state_file: Path | None = None, interval: float = 1.0) -> None:
+        self.ledger, self.index, self.interval, self.state_file = ledger, index, interval, state_file
+        start = ledger.deployment.blocks.get("ComputeJobs", 0)
+        if state_file is not None and state_file.exists():
+            start = int(json.loads(state_file.read_text())["next_block"])
+        self.next_block = start
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _pending(self, job_id: int) -> bool:
+        from contracts.types import JobStatus
+
+        job = self.ledger.jobs.job(job_id)
+        return (
+            job is not None
+            and job.status is JobStatus.AUTHORIZED
+            and not (job.attested_mask >> self.index) & 1
+        )
 
     def poll(self, service) -> list[int]:
         head = self.ledger.w3.eth.block_number
@@ -126,12 +144,17 @@ class ChainJobSource:
         for ev in self.ledger.events(self.next_block, head):
             if ev.contract == "ComputeJobs" and ev.event == "JobAuthorized":
                 job_id = int(ev.args["jobId"])
+                if not self._pending(job_id):
+                    continue
                 try:
                     service.trigger(job_id)
                     started.append(job_id)
                 except Exception as exc:  # a job already running or done is not the watcher's failure
                     log.info("job %d not started: %s", job_id, exc)
         self.next_block = head + 1
+        if self.state_file is not None:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            self.state_file.write_text(json.dumps({"next_block": self.next_block}))
         return started
 
     def start(self, service) -> None:
@@ -149,7 +172,7 @@ class ChainJobSource:
         self._stop.set()
 
 
-def chain_components(rpc_url: str, deployment: Path, identity: Identity, index: int):
+def chain_components(rpc_url: str, deployment: Path, identity: Identity, index: int, work_dir: Path):
     """(authorization, sink, job source) for a node that follows the ledger at `rpc_url`."""
     from web3 import Web3
 
@@ -158,4 +181,8 @@ def chain_components(rpc_url: str, deployment: Path, identity: Identity, index: 
     ledger = Ledger(
         Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60})), Deployment.load(deployment)
     )
-    return ChainAuthorization(ledger, identity, index), ChainSink(ledger, identity), ChainJobSource(ledger)
+    return (
+        ChainAuthorization(ledger, identity, index),
+        ChainSink(ledger, identity),
+        ChainJobSource(ledger, index, Path(work_dir) / "watcher.json"),
+    )
