@@ -3,7 +3,6 @@
 
 import { api } from "../api.js";
 import { badge, emptyState, errorState, formatWei, h, hexCode, table, put, gate } from "../dom.js";
-
 import { statusBadge } from "./jobs.js";
 
 const POLL_MS = 1500;
