@@ -8,6 +8,7 @@ without a chain (local development, tests of the compute layer alone) use `Trigg
 which takes the claim sent with POST /jobs/{id}/run at its word; it is never used when the node has
 a chain configured.
 
+Jobs start from POST /jobs/{id}/run or from a `JobSource` (chain.ChainJobSource follows JobAuthorized).
 Attestations go to an `AttestationSink`: `ChainSink` submits them through Ledger.jobs; without a
 chain, `LocalSink` keeps them only in the job status (they are signed either way).
 """
@@ -37,6 +38,14 @@ class JobRecord:
 
 class Authorization(Protocol):
     def authorize(self, job_id: int, claim: dict | None) -> JobRecord: ...
+
+
+class JobSource(Protocol):
+    """Something that starts jobs on the node besides POST /jobs/{id}/run (e.g. a chain watcher)."""
+
+    def start(self, service) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class AttestationSink(Protocol):
