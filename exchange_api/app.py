@@ -135,6 +135,12 @@ def _include_workflow(app: FastAPI, ctx: AppContext) -> None:
 
     for router in workflow.routers():
         app.include_router(router)
+    try:
+        from exchange_api.web import make_console_router
+    except ModuleNotFoundError:
+        pass
+    else:
+        app.include_router(make_console_router())
     if ctx.log is not None:
         try:
             from notarizer.api import make_audit_router
