@@ -185,6 +185,10 @@ def page_for(chromium, console_stack, request):  # type: ignore[no-untyped-def]
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.js_errors = errors  # type: ignore[attr-defined]
+        # Everything the page sends, so tests can show that no key ever leaves the wallet.
+        sent: list[str] = []
+        page.on("request", lambda req: sent.append(f"{req.url} {req.post_data or ''}"))
+        page.sent = sent  # type: ignore[attr-defined]
         return page, wallet
 
     yield make

@@ -138,6 +138,11 @@ def test_seller_approves_in_the_wallet_and_buyer_watches_the_timeline(  # type: 
     assert buyer_page.locator("#shares .badge-ok").count() == 3
     check_page(buyer_page, "buyer-job-timeline")
     assert seller_page.js_errors == [] and buyer_page.js_errors == []
+    # The wallet signed; the page only ever sent addresses and signatures.
+    for page, account in ((seller_page, cast.seller), (buyer_page, cast.buyer)):
+        secret = account.key.hex().removeprefix("0x")
+        assert any("/approvals" in r for r in page.sent) or page is buyer_page
+        assert not [r for r in page.sent if secret in r.lower()]
 
 
 def test_regulator_proves_the_real_jobs_trail(page_for, console_stack, cast, job, operator) -> None:  # type: ignore[no-untyped-def]
