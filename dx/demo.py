@@ -70,15 +70,22 @@ def note(text: str) -> None:
     output.say(f"  {text}")
 
 
-# (dataset name, owner, csv, schema, max uses, price)
+TAX_COLS = "enterprise_id,revenue,tax_paid,filings_late"
+TELECOM_COLS = "enterprise_id,monthly_spend,tenure_months,payment_delays"
+# (dataset name, owner, csv, schema, max uses, price per use in wei)
 LISTINGS = [
-    ("tax", "tax-bureau", "tax", "enterprise_id,revenue,tax_paid,filings_late", 20, 1000),
-    ("telecom", "telecom", "telecom", "enterprise_id,monthly_spend,tenure_months,payment_delays", 20, 800),
-    ("loans_bank_a", "bank-a", "loans_bank_a", "enterprise_id,loan_amount", 20, 0),
-    ("loans_bank_b", "bank-b", "loans_bank_b", "enterprise_id,loan_amount", 1, 500),
+    ("tax", "tax-bureau", "tax", TAX_COLS, 20, 1000),
+    ("telecom", "telecom", "telecom", TELECOM_COLS, 20, 800),
+    ("tax_applicants", "tax-bureau", "tax_applicants", TAX_COLS, 20, 1000),
+    ("telecom_applicants", "telecom", "telecom_applicants", TELECOM_COLS, 20, 800),
+    ("loans_bank_a", "bank-a", "loans_bank_a", "enterprise_id,loan_amount:float64:label", 20, 0),
+    ("loans_bank_b", "bank-b", "loans_bank_b", "enterprise_id,loan_amount:float64:label", 1, 500),
     ("applicants_bank_a", "bank-a", "applicants_bank_a", "enterprise_id,defaulted:float64:label", 20, 0),
     ("blacklist", "tax-bureau", "blacklist", "enterprise_id", 20, 0),
 ]
+# Secret models: (listing key, model file, title); each is a listing of secret_model_score.
+SECRET_MODELS = [("credit_model", "credit_model", "credit score model (secret)"),
+                 ("aml_model", "aml_model", "AML risk model (secret)")]
 
 
 def admit_cast() -> None:
@@ -105,13 +112,17 @@ def publish_algorithms(demo: Demo) -> None:
     from mpc_compute.algorithms import ALGORITHMS
 
     story("The model vendor lists the algorithms; its scoring models are secret-shared like data")
-    models = {"credit_score": demo.files["credit_model"], "aml_score": demo.files["aml_model"]}
     for name in sorted(ALGORITHMS):
-        model = models.get(name)
-        res = actions.publish_algorithm("model-vendor", name, model, 0, 50)
+        res = actions.publish_algorithm("model-vendor", name, None, 0, 50)
         demo.algorithms[name] = res["algorithm_id"]
-        secret = " with a secret model" if model else ""
-        note(f"#{res['algorithm_id']} {res['title']}{secret}")
+        note(f"#{res['algorithm_id']} {res['title']}")
+    if "secret_model_score" in ALGORITHMS:
+        for key, file_key, title in SECRET_MODELS:
+            res = actions.publish_algorithm("model-vendor", "secret_model_score", demo.files[file_key], 0, 50,
+                                            title=title)
+            demo.algorithms[key] = res["algorithm_id"]
+            note(f"#{res['algorithm_id']} {title}: parameters shared, commitment "
+                 f"{res['secret_params_hash'][:18]}…")
 
 
 def run_job(demo: Demo, buyer: str, algorithm: str, inputs: list[str], params: list[str] | None = None,

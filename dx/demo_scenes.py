@@ -48,17 +48,153 @@ def joint_stats(demo: Demo, scene: Scene) -> Outcome:
                    shown=shown)
 
 
+def _ref(demo: Demo, dataset: str, array: str) -> str:
+    return f"{demo.datasets[dataset]}.{array}"
+
+
+def _ids(demo: Demo, table: str) -> list[str]:
+    return demo.scenario.tables[table].columns["enterprise_id"]
+
+
+def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    ranks = np.argsort(np.argsort(scores)) + 1
+    pos = float(labels.sum())
+    neg = len(labels) - pos
+    return float((ranks[labels == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _multi_lender_inputs(demo: Demo) -> list[str]:
+    return [f"applicants={_ref(demo, 'applicants_bank_a', 'id')}",
+            f"loan_ids_0={_ref(demo, 'loans_bank_a', 'id')}",
+            f"loan_amounts_0={_ref(demo, 'loans_bank_a', 'label')}",
+            f"loan_ids_1={_ref(demo, 'loans_bank_b', 'id')}",
+            f"loan_amounts_1={_ref(demo, 'loans_bank_b', 'label')}"]
+
+
+def multi_lender(demo: Demo, scene: Scene) -> Outcome:
+    story("Bank A checks its applicants against both banks' loan books (multi-lending), seeing no book")
+    job_id, res = run_job(demo, "bank-a", "multi_lender", _multi_lender_inputs(demo))
+    applicants = _ids(demo, "applicants_bank_a")
+    lenders, totals = np.zeros(len(applicants)), np.zeros(len(applicants))
+    for book in ("loans_bank_a", "loans_bank_b"):
+        t = demo.scenario.tables[book]
+        amount = dict(zip(t.columns["enterprise_id"], t.columns["loan_amount"], strict=True))
+        for i, e in enumerate(applicants):
+            if e in amount:
+                lenders[i] += 1
+                totals[i] += amount[e]
+    got_lenders = np.rint(np.asarray(res["lenders"], dtype=float))
+    checks = [_close("lenders per applicant", got_lenders, lenders, 0, 0),
+              _close("total loans per applicant", res["total_loans"], totals, 1e-3, 0.5)]
+    both, want_both = int((got_lenders == 2).sum()), int((lenders == 2).sum())
+    shown = f"{both} applicants borrow from both banks (plaintext {want_both})"
+    note(f"job #{job_id}: {shown}; exposure {float(np.sum(res['total_loans'])):.1f} k "
+         f"(plaintext {totals.sum():.1f})")
+    return Outcome(scene.name, "ok", "lenders and total loans per applicant", job_id,
+                   {"lenders": got_lenders.tolist(), "total_loans": np.asarray(res["total_loans"]).tolist()},
+                   {"lenders": lenders.tolist(), "total_loans": totals.tolist()}, checks, shown=shown)
+
+
+def logistic_regression(demo: Demo, scene: Scene) -> Outcome:
+    story("Bank A trains a default model on the tax bureau's and telecom's columns with its own labels")
+    iterations, rate = 60, 1.0
+    job_id, res = run_job(demo, "bank-a", "logreg_train", [
+        f"features_0={_ref(demo, 'tax_applicants', 'features')}",
+        f"features_1={_ref(demo, 'telecom_applicants', 'features')}",
+        f"labels_0={_ref(demo, 'applicants_bank_a', 'label')}"],
+        ["mode=vertical", f"iterations={iterations}", f"learning_rate={rate}"])
+    x = demo.scenario.zfeatures_of(_ids(demo, "applicants_bank_a"))
+    y = np.asarray(demo.scenario.tables["applicants_bank_a"].columns["defaulted"], dtype=float)
+    w, b = np.zeros(x.shape[1]), 0.0
+    for _ in range(iterations):  # the same full-batch gradient descent, in plaintext, exact sigmoid
+        p = _sigmoid(x @ w + b)
+        w, b = w - rate * x.T @ (p - y) / len(y), b - rate * float(np.mean(p - y))
+    mw, mb = np.asarray(res["weights"], dtype=float), float(np.asarray(res["bias"]))
+    auc_mpc, auc_plain = _auc(x @ mw + mb, y), _auc(x @ w + b, y)
+    if not (auc_mpc > 0.7 and abs(auc_mpc - auc_plain) < 0.05):
+        raise DxError(f"MPC model AUC {auc_mpc:.3f} vs plaintext {auc_plain:.3f}")
+    checks = [f"AUC {auc_mpc:.3f} on the training rows (plaintext {auc_plain:.3f}, chance 0.5)",
+              _close("weights", mw, w, 0.0, 0.25)]
+    shown = f"AUC {auc_mpc:.3f} (plaintext {auc_plain:.3f}); weights within 0.25"
+    note(f"job #{job_id}: {shown}")
+    return Outcome(scene.name, "ok", "logistic regression on vertically split data", job_id,
+                   {"weights": mw.tolist(), "bias": mb, "auc": auc_mpc},
+                   {"weights": w.tolist(), "bias": b, "auc": auc_plain}, checks, shown=shown)
+
+
+def _score_inputs(demo: Demo) -> list[str]:
+    return ["model=model.model", f"features_0={_ref(demo, 'tax_applicants', 'features')}",
+            f"features_1={_ref(demo, 'telecom_applicants', 'features')}"]
+
+
+def credit_scoring(demo: Demo, scene: Scene) -> Outcome:
+    story("Bank A scores its applicants with the vendor's secret credit model: neither sees the other's")
+    job_id, res = run_job(demo, "bank-a", "credit_model", _score_inputs(demo),
+                          ["link=logistic", "scale=550", "offset=300"])
+    model = demo.scenario.models["credit_model"]
+    want = 300 + 550 * model.score(demo.scenario.zfeatures_of(_ids(demo, "applicants_bank_a")))
+    got = np.asarray(res["scores"], dtype=float)
+    checks = [_close("credit scores", got, want, 0.0, 0.07 * 550)]  # polynomial sigmoid: max error 0.06
+    gap = np.abs(got - want).max()
+    shown = f"mean score {got.mean():.1f} (plaintext {want.mean():.1f}), max gap {gap:.1f}"
+    note(f"job #{job_id}: {shown}")
+    return Outcome(scene.name, "ok", "credit scores from a secret model", job_id, {"scores": got.tolist()},
+                   {"scores": want.tolist()}, checks, shown=shown)
+
+
+def blacklist(demo: Demo, scene: Scene) -> Outcome:
+    story("Bank A asks which applicants are on the tax bureau's blacklist (an anonymous query)")
+    job_id, res = run_job(demo, "bank-a", "blacklist_match", [
+        f"queries={_ref(demo, 'applicants_bank_a', 'id')}", f"blacklist={_ref(demo, 'blacklist', 'id')}"])
+    listed = set(_ids(demo, "blacklist"))
+    want = np.asarray([1.0 if e in listed else 0.0 for e in _ids(demo, "applicants_bank_a")])
+    got = np.rint(np.asarray(res["member"], dtype=float))
+    checks = [_close("blacklist bits", got, want, 0, 0)]
+    shown = f"{int(got.sum())} of {len(got)} applicants listed (plaintext {int(want.sum())})"
+    note(f"job #{job_id}: {shown}")
+    return Outcome(scene.name, "ok", "blacklist membership per applicant", job_id, {"member": got.tolist()},
+                   {"member": want.tolist()}, checks, shown=shown)
+
+
+def aml_to_regulator(demo: Demo, scene: Scene) -> Outcome:
+    from dx.actions.buyer import reconstruct
+
+    story("An AML risk screening of bank A's applicants: the result goes to the regulator, not the bank")
+    job_id, res = run_job(demo, "bank-a", "aml_model", _score_inputs(demo), ["link=logistic", "scale=100"],
+                          receiver="regulator")
+    try:
+        reconstruct("bank-a", job_id)
+        raise DxError("the bank could open the AML result meant for the regulator")
+    except DxError as exc:
+        if "could open" in exc.message:
+            raise
+        bank_blocked = exc.message
+    model = demo.scenario.models["aml_model"]
+    want = 100 * model.score(demo.scenario.zfeatures_of(_ids(demo, "applicants_bank_a")))
+    got = np.asarray(res["scores"], dtype=float)
+    checks = [_close("AML risk scores", got, want, 0.0, 7.0), f"the bank cannot open it: {bank_blocked[:60]}"]
+    high, want_high = int((got > 50).sum()), int((want > 50).sum())
+    shown = f"{high} high-risk applicants (plaintext {want_high}), for the regulator's eyes only"
+    note(f"job #{job_id}: {shown}")
+    return Outcome(scene.name, "ok", "AML risk scores delivered to the regulator", job_id,
+                   {"scores": got.tolist(), "receiver": "regulator"}, {"scores": want.tolist()}, checks,
+                   shown=shown)
+
+
 def over_use(demo: Demo, scene: Scene) -> Outcome:
-    story("Bank B's loan book may be used once: a second use is refused on-chain")
+    story("Bank B's loan book may be used once: a second multi-lender check is refused on-chain")
     dataset_id = demo.datasets["loans_bank_b"]
     listing = actions.show_dataset("bank-a", dataset_id)
-    first = None
     if listing["uses"] < listing["max_uses"]:
-        first, _ = run_job(demo, "bank-a", "joint_stats", [f"data_0={dataset_id}"])
-        note(f"job #{first} used it (uses now {actions.show_dataset('bank-a', dataset_id)['uses']}/1)")
+        raise DxError(f"loans_bank_b has uses {listing['uses']}/{listing['max_uses']}: the multi-lender "
+                      "scene should have used it up")
     refused_at, job_id = None, None
     try:
-        req = actions.request_job("bank-a", str(demo.algorithms["joint_stats"]), [f"data_0={dataset_id}"],
+        req = actions.request_job("bank-a", str(demo.algorithms["multi_lender"]), _multi_lender_inputs(demo),
                                   [], None)
         job_id = req["job_id"]
         for owner in dict.fromkeys(actions.job_status("bank-a", job_id)["pending_owners"]):
@@ -69,14 +205,14 @@ def over_use(demo: Demo, scene: Scene) -> Outcome:
     if refused_at is None or status == "authorized":
         raise DxError(f"a request beyond max uses was not refused (job {job_id} is {status})")
     uses = actions.show_dataset("bank-a", dataset_id)["uses"]
-    note(f"{refused_at[:140]}")
-    note(f"job {job_id or '-'} is {status}; the listing shows uses {uses}/{listing['max_uses']}")
-    checks = [f"second request {refused_at[:80]}", f"uses stayed at {uses} = max uses {listing['max_uses']}"]
     if uses != listing["max_uses"]:
         raise DxError(f"uses is {uses}, expected {listing['max_uses']}")
+    note(f"{refused_at[:150]}")
+    note(f"the listing shows uses {uses}/{listing['max_uses']}")
+    checks = [f"second request {refused_at[:80]}", f"uses stayed at {uses} = max uses {listing['max_uses']}"]
     return Outcome(scene.name, "refused", "a request beyond max uses is refused", job_id,
-                   {"refused": refused_at, "job_status": status, "uses": uses, "first_job": first},
-                   {"max_uses": listing["max_uses"]}, checks)
+                   {"refused": refused_at, "job_status": status, "uses": uses},
+                   {"max_uses": listing["max_uses"]}, checks, shown="UsageLimitReached: uses stay 1/1")
 
 
 def declined(demo: Demo, scene: Scene) -> Outcome:
@@ -106,7 +242,12 @@ def declined(demo: Demo, scene: Scene) -> Outcome:
 
 SCENES: list[Scene] = [
     Scene("joint statistics", "joint_stats", True, joint_stats),
-    Scene("max uses enforced", "joint_stats", True, over_use),
+    Scene("multi-lender check", "multi_lender", True, multi_lender),
+    Scene("max uses enforced", "multi_lender", False, over_use),
+    Scene("logistic regression", "logreg_train", True, logistic_regression),
+    Scene("credit scoring (secret model)", "credit_model", True, credit_scoring),
+    Scene("blacklist check", "blacklist_match", True, blacklist),
+    Scene("AML scoring for the regulator", "aml_model", True, aml_to_regulator),
     Scene("declined job never runs", "joint_stats", False, declined),
 ]
 

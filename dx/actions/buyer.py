@@ -78,14 +78,17 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
         if not found:
             raise InputError(f"no algorithm listing named {algorithm!r}", hint="see `dx catalog search`")
         alg_listing = found[0]
-    alg_name = alg_listing.get("extra", {}).get("algorithm") or alg_listing["title"]
-    alg = require("mpc_compute.algorithms").ALGORITHMS[alg_name]
+    on_chain = context.ledger().market.algorithm(int(alg_listing["id"]))  # the chain names what runs
+    alg = require("mpc_compute.algorithms").ALGORITHMS.get(on_chain.name)
+    if alg is None or alg.version != on_chain.version:
+        raise InputError(f"algorithm listing {alg_listing['id']} is {on_chain.name}@{on_chain.version}, "
+                         "which this client's library does not have", hint="update the checkout")
     manifests, job_inputs, dataset_ids = {}, [], []
     for item in inputs:
         name, source, array, cols = parse_input(item)
         if source == "model":
             listing_id, kind = alg_listing["id"], "model"
-            mhash = alg_listing["extra"].get("secret_params_hash") or _secret_hash(alg_listing)
+            mhash = _secret_hash(on_chain)
         else:
             listing = client.dataset(int(source))
             listing_id, kind, mhash = listing["id"], "dataset", listing["manifest_hash"]
@@ -126,12 +129,11 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
             "params_hash": "0x" + spec.digest().hex(), "program_hash": "0x" + program.program_hash.hex()}
 
 
-def _secret_hash(alg_listing: dict) -> str:
-    ledger_alg = context.ledger().market.algorithm(int(alg_listing["id"]))
-    value = getattr(ledger_alg, "secret_params_hash", b"")
-    if not value or set(bytes(value)) == {0}:
-        raise InputError(f"algorithm listing {alg_listing['id']} has no secret model")
-    return bytes(value).hex()
+def _secret_hash(on_chain) -> str:
+    value = bytes(on_chain.secret_params_hash)
+    if not value or set(value) == {0}:
+        raise InputError(f"algorithm listing {on_chain.id} has no secret model")
+    return value.hex()
 
 
 def node_states(job_id: int) -> list[dict | None]:

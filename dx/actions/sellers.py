@@ -93,11 +93,12 @@ def delist_dataset(acting: str, dataset_id: int) -> dict:
 
 
 def load_model(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """A model JSON (`weights`, `bias`, optional `features`/`name`) as parameter arrays + public info."""
+    """A model JSON (`weights`, `bias`, optional `features`/`name`) as the secret parameter `model`
+    (weights then bias, one vector: what secret_model_score takes) + public info."""
     try:
         doc = json.loads(Path(path).read_text())
-        params = {"weights": np.asarray(doc["weights"], dtype=np.float64),
-                  "bias": np.asarray([doc["bias"]], dtype=np.float64).reshape(-1)}
+        vector = [*(float(w) for w in doc["weights"]), float(doc["bias"])]
+        params = {"model": np.asarray(vector, dtype=np.float64)}
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path} is not a model JSON with weights and bias: {exc}",
                          hint="expected {\"weights\": [...], \"bias\": b, \"features\": [...]}") from None
