@@ -9,7 +9,8 @@ node i), stores the bundle content-addressed, and records its CID and the sha256
 share in the manifest. Memory stays bounded by the batch size.
 
 Arrays shared from a dataset (each only if the schema has such columns):
-- "id": int64 (rows,), the id column; text ids become 63-bit field elements via `id_to_field`.
+- "id": int64 (rows,), the id column; text ids become 63-bit field elements via `id_to_field`
+  (mpc_compute.algorithms.oblivious); ids must be unique within a dataset (checked before sharing).
 - "features": float64 (rows, k), the feature columns in schema order.
 - "label": float64 (rows,), the label column.
 A model's parameters (`share_model`) are shared one array per parameter name, unchunked.
@@ -28,12 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from mpc_compute import spu_runtime
+from mpc_compute.algorithms.oblivious import (
+    id_to_field,
+)  # the one ID hash: 63 bits of sha256("dx-id/v1|" + id)
 from mpc_compute.envelope import seal, share_context
 from mpc_compute.manifest import ArraySpec, ChunkRef, Column, Manifest, NodeShares
 from mpc_compute.node.blob_source import BlobSource
 
 TARGET_CHUNK_ELEMENTS = 1 << 20
-_ID_DOMAIN = b"dx-id/v1|"
 
 
 class InputValidationError(ValueError):
@@ -45,14 +48,15 @@ class InputValidationError(ValueError):
         self.column, self.row = column, row
 
 
-def id_to_field(value: str) -> int:
-    """A text ID as a 63-bit field element: the first 8 bytes of sha256("dx-id/v1|" + id), top bit cleared.
-
-    63 bits keep it positive in int64 and exact under SPU FM64 with jax_enable_x64; 1M IDs collide
-    with probability about 5e-8. Every provider of a join must declare its id column the same way.
-    """
-    digest = hashlib.sha256(_ID_DOMAIN + value.encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+def _check_unique_ids(column: str, ids: np.ndarray) -> None:
+    """Join programs sort by ID and need each ID once per input (a repeat would also tell the nodes so)."""
+    if len(ids) < 2:
+        return
+    order = np.argsort(ids, kind="stable")
+    repeats = np.flatnonzero(ids[order][1:] == ids[order][:-1])
+    if len(repeats):
+        first, again = sorted((int(order[repeats[0]]), int(order[repeats[0] + 1])))
+        raise InputValidationError(f"the id at row {again} repeats the one at row {first}", column, again)
 
 
 @dataclass(frozen=True)
@@ -323,8 +327,15 @@ def share_dataset(
     width = max(1, sum(len(s.columns) for s in specs))
     chunk_rows = chunk_rows or max(1, TARGET_CHUNK_ELEMENTS // width)
     rows = 0
+    id_column = next((c.name for c in schema if c.role == "id"), None)
+    ids: list[np.ndarray] = []  # 8 bytes per row: bounded well below the chunked sharing itself
     for row0, cols in iter_columns(path, schema, chunk_rows):  # validation pass: nothing shared yet
         rows = row0 + len(next(iter(cols.values())))
+        if id_column is not None:
+            ids.append(cols[id_column])
+    if id_column is not None and ids:
+        _check_unique_ids(id_column, np.concatenate(ids))
+        del ids
     if rows == 0:
         raise InputValidationError(f"{Path(path).name} has no data rows")
     config = config or spu_runtime.runtime_config()

@@ -190,3 +190,14 @@ def test_manifest_commitment_is_checked(tmp_path, keys, store):
         Manifest.from_bytes(altered, shared.manifest_hash)
     with pytest.raises(ManifestError, match="canonical"):
         Manifest.from_bytes(shared.manifest_bytes.replace(b",", b", ", 1))
+
+
+def test_repeated_id_is_refused(tmp_path, keys, store):
+    rows = good_rows(30)
+    rows[21] = ("cust-4", *rows[21][1:])
+    path = write_csv(tmp_path / "d.csv", rows)
+    with pytest.raises(
+        InputValidationError, match="column 'cid', row 21: the id at row 21 repeats the one at row 4"
+    ):
+        share_dataset(path, SCHEMA, [public_bytes(k) for k in keys], store, chunk_rows=8)
+    assert not list((tmp_path / "blobs").rglob("b*"))

@@ -13,7 +13,7 @@ from mpc_compute.job_spec import inputs_digest
 from mpc_compute.node.attest import attestation_from_dict, verify
 from mpc_compute.node.blob_source import open_blob_source
 from mpc_compute.output_client import fetch_result
-from tests.fixtures.cluster import prepare_joint_stats_job
+from tests.fixtures.cluster import next_job_id, prepare_joint_stats_job
 
 pytestmark = pytest.mark.mpc
 
@@ -68,3 +68,61 @@ def test_joint_stats_end_to_end(node_cluster, tmp_path):
     store = open_blob_source(str(node_cluster.blob_dir))
     bundle = store.get(attestations[0].output_cid)
     assert hashlib.sha256(bundle).hexdigest() == attestations[0].output_share_hash
+
+
+def test_private_intersection_end_to_end(node_cluster, tmp_path):
+    """psi_stats over two providers' text ids: the nodes never see an id, the buyer gets the overlap."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from mpc_compute.algorithms import ALGORITHMS, psi_stats
+    from mpc_compute.envelope import public_bytes
+    from mpc_compute.input_client import id_to_field, share_dataset
+    from mpc_compute.job_spec import JobInput, JobSpec, program_hash_for
+    from mpc_compute.manifest import Column
+
+    store = open_blob_source(str(node_cluster.blob_dir))
+    rng = np.random.default_rng(11)
+    left = [f"id-{k}" for k in range(0, 60)]
+    right = [f"id-{k}" for k in range(45, 85)]
+    files = {}
+    for name, ids in (("bank", left), ("telco", right)):
+        path = tmp_path / f"{name}.csv"
+        balances = rng.normal(100, 20, len(ids)).round(3)
+        path.write_text("cust,balance\n" + "".join(f"{i},{b}\n" for i, b in zip(ids, balances, strict=True)))
+        files[name] = (path, balances)
+    schema = [Column("cust", "text", "id"), Column("balance", "float64")]
+    la, lb = (share_dataset(files[n][0], schema, node_cluster.node_keys, store, chunk_rows=25) for n in files)
+    receiver = X25519PrivateKey.generate()
+    ha, hb = la.manifest_hash.hex(), lb.manifest_hash.hex()
+    spec = JobSpec(
+        "psi_stats",
+        ALGORITHMS["psi_stats"].version,
+        (
+            JobInput("left_ids", "dataset", 0, ha, "id"),
+            JobInput("right_ids", "dataset", 0, hb, "id"),
+            JobInput("left_values", "dataset", 0, ha, "features"),
+        ),
+        ("released", "intersection_size", "left_sums"),
+        "0x" + "00" * 20,
+        public_bytes(receiver).hex(),
+        {},
+    )
+    manifests = {ha: la.manifest, hb: lb.manifest}
+    program_hash = program_hash_for(spec, manifests)
+    store.put(spec.to_bytes())
+    job_id = next_job_id()
+    node_cluster.trigger(job_id, {"params_hash": spec.digest().hex(), "program_hash": program_hash.hex()})
+    states = node_cluster.wait(job_id)
+    assert [s["status"] for s in states] == ["succeeded"] * 3, [s["error"] for s in states]
+    result = fetch_result(job_id, [attestation_from_dict(s["attestation"]) for s in states], receiver, store)
+    expected = psi_stats.plaintext(
+        {
+            "left_ids": np.array([id_to_field(i) for i in left]),
+            "right_ids": np.array([id_to_field(i) for i in right]),
+            "left_values": files["bank"][1][:, None],
+        },
+        {},
+    )
+    assert float(np.asarray(result["intersection_size"]).reshape(())) == pytest.approx(15, abs=1e-3)
+    assert expected["intersection_size"] == 15
+    np.testing.assert_allclose(result["left_sums"], expected["left_sums"], rtol=1e-3)
