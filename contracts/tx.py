@@ -113,6 +113,13 @@ class TxSender:
     def __init__(self, w3: Web3, decoder: EventDecoder | None = None) -> None:
         self.w3 = w3
         self.decoder = decoder
+        self._chain_id: int | None = None
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
 
     @staticmethod
     def _lock(address: str) -> threading.Lock:
@@ -143,7 +150,7 @@ class TxSender:
             "from": sender,
             "data": HexBytes(data).to_0x_hex(),
             "value": value,
-            "chainId": self.w3.eth.chain_id,
+            "chainId": self.chain_id,
         }
         if to is not None:
             tx["to"] = to_checksum_address(to)
