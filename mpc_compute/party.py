@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from mpc_compute.algorithms import CompiledProgram
 
 WORLD_SIZE = spu_runtime.WORLD_SIZE
+log = logging.getLogger(__name__)
 
 
 _CLOSE_GRACE_S = 0.2
@@ -168,17 +170,28 @@ def run_party(
                 f"party {rank}: could not connect to the peers {addresses} within {waited:.1f}s: "
                 f"{_brief(exc)}"
             ) from exc
+        linked = time.monotonic()
         _agree_on_program(link, rank, program.program_hash)
         runtime = spu.Runtime(link, config)
         for name in program.input_names:
             runtime.set_var(name, spu_runtime.deserialize_share(inputs[name]))
+        loaded = time.monotonic()
         try:
             runtime.run(executable)
         except Exception as exc:
             raise PartyError(
                 f"party {rank}: running program {program.program_hash.hex()[:16]} failed: {_brief(exc)}"
             ) from exc
+        ran = time.monotonic()
         outputs = {name: spu_runtime.serialize_share(runtime.get_var(name)) for name in program.output_names}
+        log.info(
+            "party %d: link %.2fs, agree + load %.2fs, run %.2fs (program %s)",
+            rank,
+            linked - started,
+            loaded - linked,
+            ran - loaded,
+            program.program_hash.hex()[:16],
+        )
         try:
             _finish_together(link)
         except Exception as exc:
