@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +67,9 @@ def revert_problem(exc: Any, what: str) -> ContractRejected:
 class ChainGateway:
     """The API's view of the ledger. Writes here are relays; nothing is recorded as done until mined."""
 
-    def __init__(self, w3: Web3, deployment: Any, relayer: LocalAccount | None = None) -> None:
+    def __init__(
+        self, w3: Web3, deployment: Any, relayer: LocalAccount | None = None, lock_dir: Path | None = None
+    ) -> None:
         from contracts import Ledger
 
         self.w3 = w3
@@ -75,6 +81,8 @@ class ChainGateway:
         self._by_address = {to_checksum_address(a): name for name, a in deployment.addresses.items()}
         self._selectors: dict[str, dict[bytes, str]] = {}
         self._relay_lock = threading.Lock()
+        # uvicorn workers are processes: the relayer's nonces must be taken one tx at a time across them.
+        self._relay_lock_path = (lock_dir or Path(".")) / "relayer.lock"
 
     # -- reads -----------------------------------------------------------------------------------------
 
@@ -174,7 +182,7 @@ class ChainGateway:
 
         if self.relayer is None:
             raise ChainUnavailable("no relayer account is configured (set DX_RELAYER_KEY)")
-        with self._relay_lock:
+        with self._relay_lock, _file_lock(self._relay_lock_path):
             try:
                 return binding._send(self.relayer, fn_name, *args)
             except ContractRevert as exc:
@@ -185,6 +193,18 @@ class ChainGateway:
                 raise ChainUnavailable(
                     f"the relayer could not send {binding.NAME}.{fn_name}: {exc}"
                 ) from None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _type_str(item: dict[str, Any]) -> str:
@@ -203,4 +223,4 @@ def open_chain(settings: Settings, metrics: Any = None) -> ChainGateway | None:
 
     deployment = Deployment.load(path)
     w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
-    return ChainGateway(w3, deployment, load_relayer(settings.relayer_key))
+    return ChainGateway(w3, deployment, load_relayer(settings.relayer_key), lock_dir=settings.data_dir)
