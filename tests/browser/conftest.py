@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -103,16 +104,21 @@ def node_bin() -> str:
 
 @dataclass
 class ConsoleStack:
-    """The real API process (console mounted) on the session chain, plus handles tests seed data through."""
+    """The real API process (console mounted) on the session chain, with the suite's own deployment and
+    database so that no other suite's members, listings or checkpoints show up (or are disturbed)."""
 
     server: ApiServer
     engine: Engine
     ledger: Ledger
     w3: Web3
+    operator: LocalAccount
 
     @property
     def url(self) -> str:
         return self.server.url
+
+    def fund(self, address: str, wei: int = 10**20) -> None:
+        self.ledger.sender.send(self.operator, address, b"", wei, "transfer")
 
 
 def start_console_server(data_dir: Path, database_url: str, rpc_url: str, deployment_file: Path,
@@ -150,16 +156,32 @@ def start_console_server(data_dir: Path, database_url: str, rpc_url: str, deploy
 
 
 @pytest.fixture(scope="session")
+def console_database_url(tmp_path_factory, postgres_cluster) -> str:  # type: ignore[no-untyped-def]
+    """The console suite's own database (SQLite file, or PostgreSQL in CI's second pass)."""
+    if postgres_cluster is not None:
+        return postgres_cluster.create_database()
+    return f"sqlite:///{tmp_path_factory.mktemp('console-db') / 'exchange.db'}"
+
+
+@pytest.fixture(scope="session")
 def console_stack(  # type: ignore[no-untyped-def]
-    tmp_path_factory, api_database_url, chain, deployment, operator, w3
+    tmp_path_factory, console_database_url, chain, w3, dev_accounts
 ) -> Iterator[ConsoleStack]:
+    from contracts import deploy
+    from contracts.tx import TxSender
+
+    operator, relayer = Account.create(), Account.create()
+    sender = TxSender(w3)
+    for account, eth in ((operator, 3000), (relayer, 100)):
+        sender.send(dev_accounts[0], account.address, b"", eth * 10**18, "transfer")
+    deployment = deploy(w3, operator)
     data_dir = tmp_path_factory.mktemp("console-stack")
     deployment_file = deployment.save(data_dir / "deployment.json")
-    server = start_console_server(data_dir, api_database_url, chain.rpc_url, deployment_file,
-                                  operator.key.to_0x_hex())
-    engine = make_engine(api_database_url)
+    server = start_console_server(data_dir, console_database_url, chain.rpc_url, deployment_file,
+                                  relayer.key.to_0x_hex())
+    engine = make_engine(console_database_url)
     try:
-        yield ConsoleStack(server, engine, Ledger(w3, deployment), w3)
+        yield ConsoleStack(server, engine, Ledger(w3, deployment), w3, operator)
     finally:
         server.stop()
         engine.dispose()
@@ -221,22 +243,18 @@ class Cast:
 
 
 @pytest.fixture(scope="session")
-def cast(console_stack, dev_accounts, operator) -> Cast:  # type: ignore[no-untyped-def]
-    """Admit (or extend the roles of) the scenario's members, and register the compute cluster if none is."""
+def cast(console_stack) -> Cast:  # type: ignore[no-untyped-def]
+    """Fresh funded accounts admitted on the suite's Registry, and its compute cluster."""
     reg = console_stack.ledger.registry
-    c = Cast(seller=dev_accounts[1], algo_owner=dev_accounts[2], buyer=dev_accounts[3],
-             regulator=dev_accounts[6], nodes=dev_accounts[10:13])
+    c = Cast(seller=Account.create(), algo_owner=Account.create(), buyer=Account.create(),
+             regulator=Account.create(), nodes=[Account.create() for _ in range(3)])
     wanted = [(c.seller, Role.PROVIDER), (c.algo_owner, Role.ALGORITHM_PROVIDER), (c.buyer, Role.BUYER),
               (c.regulator, Role.REGULATOR), *((n, Role.COMPUTE_NODE) for n in c.nodes)]
     for account, role in wanted:
-        member = reg.member(account.address)
-        if member is None:
-            reg.admit(operator, account.address, role, os.urandom(32), "")
-        elif not member.roles & role:
-            reg.set_roles(operator, account.address, int(member.roles | role))
-    if reg.cluster() is None:
-        reg.register_cluster(operator, [n.address for n in c.nodes], "", Web3.keccak(text="spu-config"),
-                             10**14)
+        console_stack.fund(account.address)
+        reg.admit(console_stack.operator, account.address, role, os.urandom(32), "")
+    reg.register_cluster(console_stack.operator, [n.address for n in c.nodes], "",
+                         Web3.keccak(text="spu-config"), 10**14)
     return c
 
 

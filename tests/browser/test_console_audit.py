@@ -32,11 +32,11 @@ def regulator(cast):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def anchored_trail(console_stack, dev_accounts, operator):  # type: ignore[no-untyped-def]
+def anchored_trail(console_stack, cast):  # type: ignore[no-untyped-def]
     """A job's trail written through the notarizer's log into the API's database, anchored twice."""
     tlog = TransparencyLog(console_stack.engine)
-    anchorer = Anchorer(tlog, console_stack.ledger, operator, every_entries=1, every_seconds=0)
-    buyer, seller = dev_accounts[3].address, dev_accounts[1].address
+    anchorer = Anchorer(tlog, console_stack.ledger, console_stack.operator, every_entries=1, every_seconds=0)
+    buyer, seller = cast.buyer.address, cast.seller.address
     subjects = [f"job:{JOB}", f"dataset:{DATASET}", "algorithm:3"]
     seqs = {}
     # A float and an integer beyond 2**53 check that the page hashes numbers as the server spelled them.
@@ -48,7 +48,7 @@ def anchored_trail(console_stack, dev_accounts, operator):  # type: ignore[no-un
     seqs["authorized"] = tlog.append("job.authorized", "system", subjects,
                                      {"buyer": buyer, "algorithm": "algorithm:3", "uses": 1}).seq
     for node in range(3):
-        tlog.append("node.attestation", dev_accounts[10 + node].address, [f"job:{JOB}"],
+        tlog.append("node.attestation", cast.nodes[node].address, [f"job:{JOB}"],
                     {"node": node, "output_share_hash": f"{node:064x}"})
     tlog.append("job.completed", "system", subjects, {"result_hash": "ab" * 32})
     tlog.append("job.settled", "system", subjects, {"paid_wei": "5000000000000000"})

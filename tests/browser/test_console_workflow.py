@@ -145,11 +145,12 @@ def test_seller_approves_in_the_wallet_and_buyer_watches_the_timeline(  # type: 
         assert not [r for r in page.sent if secret in r.lower()]
 
 
-def test_regulator_proves_the_real_jobs_trail(page_for, console_stack, cast, job, operator) -> None:  # type: ignore[no-untyped-def]
+def test_regulator_proves_the_real_jobs_trail(page_for, console_stack, cast, job) -> None:  # type: ignore[no-untyped-def]
     tlog = TransparencyLog(console_stack.engine)
     wait_for("the indexer to notarize the job's destruction receipts",
              lambda: tlog.count(subject=f"job:{job['id']}", kind="node.destruction") == 3)
-    Anchorer(tlog, console_stack.ledger, operator, every_entries=1, every_seconds=0).run_once(force=True)
+    anchorer = Anchorer(tlog, console_stack.ledger, console_stack.operator, every_entries=1, every_seconds=0)
+    anchorer.run_once(force=True)
     page, _ = page_for(cast.regulator)
     page.goto(f"{console_stack.url}/console/audit/jobs/{job['id']}")
     page.get_by_role("button", name="Sign in with Ethereum").click()
