@@ -137,6 +137,12 @@ def test_seller_approves_in_the_wallet_and_buyer_watches_the_timeline(  # type: 
     assert buyer_page.locator("#shares tbody tr").count() == 3
     assert buyer_page.locator("#shares .badge-ok").count() == 3
     check_page(buyer_page, "buyer-job-timeline")
+    seller_page.goto(f"{url}/console/seller")
+    row = seller_page.locator(f'#my-listings [data-listing="dataset:{job["dataset"]}"]')
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert "1 of 5 uses" in cells[2] and cells[4] == "1" and cells[5] == "0.001 ETH", cells
+    check_page(seller_page, "seller-earnings")
     assert seller_page.js_errors == [] and buyer_page.js_errors == []
     # The wallet signed; the page only ever sent addresses and signatures.
     for page, account in ((seller_page, cast.seller), (buyer_page, cast.buyer)):
