@@ -199,7 +199,7 @@ def page_for(chromium, console_stack, request):  # type: ignore[no-untyped-def]
         context = chromium.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(45_000)  # generous: CI shares two cores with other suites
         wallet = None
         if account is not None:
             wallet = TestWallet(account, console_stack.w3.eth.chain_id)
@@ -258,7 +258,7 @@ def cast(console_stack) -> Cast:  # type: ignore[no-untyped-def]
     return c
 
 
-def wait_for(what: str, check, timeout: float = 20.0, every: float = 0.2):  # type: ignore[no-untyped-def]
+def wait_for(what: str, check, timeout: float = 45.0, every: float = 0.2):  # type: ignore[no-untyped-def]
     """Poll `check()` until it returns something truthy; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -203,7 +203,7 @@ def test_seller_declines_a_request(page_for, console_stack, cast, job) -> None: 
     page.goto(f"{console_stack.url}/console/seller")
     page.get_by_role("button", name="Sign in with Ethereum").click()
     card = page.locator(f'#pending [data-job="{job_id}"]')
-    card.wait_for(timeout=30_000)
+    card.wait_for()
     card.get_by_role("button", name=f"Decline job {job_id}").click()
     card.get_by_text("Relayed on-chain in transaction").wait_for()
     assert ledger.jobs.job(job_id).status == JobStatus.DECLINED
