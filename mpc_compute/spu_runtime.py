@@ -206,7 +206,11 @@ def check_replicated_consistency(shares: list[bytes]) -> list[int]:
         raise ShareMismatchError(f"need {WORLD_SIZE} shares, got {len(shares)}")
     parsed = [parse_share(s) for s in shares]
     metas = [p.meta for p in parsed]
-    if any(_is_public(p) for p in parsed):
+    public = [_is_public(p) for p in parsed]
+    if len(set(public)) > 1:
+        majority = max(set(public), key=public.count)
+        return [r for r, flag in enumerate(public) if flag != majority]
+    if public[0]:
         # a value derived only from public shapes comes out public: every party holds the same bytes
         return _odd_ones_out([serialize_share(p) for p in parsed])
     comps = []
@@ -244,7 +248,9 @@ def _odd_ones_out(values: list[bytes]) -> list[int]:
     return list(range(len(values)))
 
 
-def reconstruct_without(shares: list[bytes | None], excluded: int, config=None) -> np.ndarray:
+def reconstruct_without(
+    shares: list[bytes | None], excluded: int, config: libspu.RuntimeConfig | None = None
+) -> np.ndarray:
     """Open a value from the two shares other than `excluded` (ABY3: any two parties hold all components)."""
     k = excluded % WORLD_SIZE
     nxt, prv = parse_share(shares[(k + 1) % WORLD_SIZE]), parse_share(shares[(k + 2) % WORLD_SIZE])

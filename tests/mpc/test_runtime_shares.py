@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import spu
 from spu import libspu
 
 from mpc_compute import spu_runtime as R
@@ -106,3 +107,19 @@ def test_program_hash_is_reproducible_and_shape_sensitive():
     )
     changed = {**params, "hist_edges": {"2": [0, 1, 3]}}
     assert compile_program("joint_stats", spec, changed).program_hash != first.program_hash
+
+
+def test_public_values_are_checked_byte_for_byte():
+    io = spu.Io(3, R.runtime_config())
+    public = [
+        R.serialize_share(s)
+        for s in io.make_shares(np.arange(4, dtype=np.float32), libspu.Visibility.VIS_PUBLIC)
+    ]
+    assert R.check_replicated_consistency(public) == []
+    np.testing.assert_array_equal(R.reconstruct(public), np.arange(4))
+    forged = list(public)
+    forged[2] = public[2][:-1] + bytes([public[2][-1] ^ 1])
+    assert R.check_replicated_consistency(forged) == [2]
+    # a rank that sends a secret share where the others agree on a public value is the odd one out
+    secret = R.make_shares(np.arange(4, dtype=np.float32))
+    assert R.check_replicated_consistency([public[0], secret[1], public[2]]) == [1]
