@@ -110,6 +110,13 @@ def test_sign_in_with_ethereum(page_for, console_stack, dev_accounts) -> None:  
     me = httpx.get(f"{console_stack.url}/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json()["address"] == account.address
     check_page(page, "signed-in")
+
+    # Signed in but not a regulator: the audit view shows the API's refusal, not an empty dashboard.
+    page.goto(f"{console_stack.url}/console/audit")
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert f"{account.address} is not a regulator" in alert.inner_text()
+    check_page(page, "audit-forbidden")
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in with Ethereum").wait_for()
     assert page.evaluate("sessionStorage.getItem('dx.token')") is None
