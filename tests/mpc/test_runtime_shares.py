@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import spu
@@ -123,3 +127,21 @@ def test_public_values_are_checked_byte_for_byte():
     # a rank that sends a secret share where the others agree on a public value is the odd one out
     secret = R.make_shares(np.arange(4, dtype=np.float32))
     assert R.check_replicated_consistency([public[0], secret[1], public[2]]) == [1]
+
+
+def test_program_hash_is_the_same_in_a_fresh_process():
+    """A buyer's client recomputes the on-chain program hash in its own process: it must match."""
+    code = (
+        "from mpc_compute.algorithms import compile_program\n"
+        "p = compile_program('psi_stats', [('left_ids', (30,), 'int64'), ('right_ids', (40,), 'int64')],"
+        " {'min_intersection': 3})\n"
+        "print(p.program_hash.hex())\n"
+    )
+    here = compile_program(
+        "psi_stats", [("left_ids", (30,), "int64"), ("right_ids", (40,), "int64")], {"min_intersection": 3}
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == here.program_hash.hex()
