@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from eth_account import Account
@@ -10,6 +11,7 @@ from eth_account import Account
 from notarizer.anchorer import Anchorer
 from notarizer.bundle import build_bundle, verify_bundle
 from notarizer.log import NewEntry
+from notarizer.verify import main as verify_main
 
 pytestmark = [pytest.mark.chain, pytest.mark.database]
 EXPORTER = Account.from_key("0x" + "24" * 32)
@@ -74,3 +76,16 @@ def test_exporter_is_checked_against_the_notarizer_role_on_chain(bundle_env, tlo
     )
     by_notarizer = build_bundle(tlog, "job:7", operator, notary)
     assert [f.problem for f in verify_bundle(by_notarizer, rpc, notary).findings] == ["unanchored"]
+
+
+def test_verify_cli_checks_a_bundle_file(bundle_env, tmp_path, capsys) -> None:
+    bundle, rpc, notary = bundle_env
+    path = tmp_path / "job7.json"
+    path.write_text(json.dumps(bundle))
+    args = ["--rpc", rpc, "--notary", notary, "--bundle", str(path), "--exporter", EXPORTER.address]
+    assert verify_main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] == 5
+    bundle["entries"][0]["kind"] = "job.refunded"
+    path.write_text(json.dumps(bundle))
+    assert verify_main(args) == 1
+    assert "VERIFICATION FAILED" in capsys.readouterr().out
