@@ -10,9 +10,18 @@ pytestmark = pytest.mark.e2e
 
 EXPECTED = {
     "joint statistics": "ok",
+    "multi-lender check": "ok",
     "max uses enforced": "refused",
+    "logistic regression": "ok",
+    "credit scoring (secret model)": "ok",
+    "blacklist check": "ok",
+    "AML scoring for the regulator": "ok",
     "declined job never runs": "declined",
 }
+
+
+def scene(doc: dict, name: str) -> dict:
+    return next(s for s in doc["scenes"] if s["scene"] == name)
 
 
 @pytest.fixture(scope="module")
@@ -37,23 +46,55 @@ def test_every_scene_played_with_the_expected_outcome(demo_doc):
 
 
 def test_joint_statistics_match_plaintext(demo_doc):
-    s = next(s for s in demo_doc["scenes"] if s["scene"] == "joint statistics")
+    s = scene(demo_doc, "joint statistics")
     assert s["result"]["count"] == pytest.approx(s["plaintext"]["count"], abs=0.01)
     assert s["result"]["mean"] == pytest.approx(s["plaintext"]["mean"], rel=1e-3, abs=1e-3)
     assert s["result"]["variance"] == pytest.approx(s["plaintext"]["variance"], rel=1e-2, abs=1e-2)
     assert s["job_id"] >= 1
 
 
+def test_multi_lender_matches_plaintext(demo_doc):
+    s = scene(demo_doc, "multi-lender check")
+    assert s["result"]["lenders"] == s["plaintext"]["lenders"]
+    assert 2.0 in s["plaintext"]["lenders"]  # the scenario has applicants borrowing from both banks
+    assert s["result"]["total_loans"] == pytest.approx(s["plaintext"]["total_loans"], rel=1e-3, abs=0.5)
+
+
+def test_logistic_regression_learns_like_plaintext(demo_doc):
+    s = scene(demo_doc, "logistic regression")
+    assert s["result"]["auc"] > 0.7
+    assert s["result"]["auc"] == pytest.approx(s["plaintext"]["auc"], abs=0.05)
+    assert s["result"]["weights"] == pytest.approx(s["plaintext"]["weights"], abs=0.25)
+
+
+def test_secret_model_scores_match_plaintext(demo_doc):
+    credit = scene(demo_doc, "credit scoring (secret model)")
+    assert credit["result"]["scores"] == pytest.approx(credit["plaintext"]["scores"], abs=0.07 * 550)
+    slack = 0.07 * 550  # the polynomial sigmoid may step a little outside [0, 1]
+    assert all(300 - slack <= v <= 850 + slack for v in credit["result"]["scores"])
+    aml = scene(demo_doc, "AML scoring for the regulator")
+    assert aml["result"]["receiver"] == "regulator"
+    assert aml["result"]["scores"] == pytest.approx(aml["plaintext"]["scores"], abs=7.0)
+    assert any(c.startswith("the bank cannot open it") for c in aml["checks"])
+
+
+def test_blacklist_bits_are_exact(demo_doc):
+    s = scene(demo_doc, "blacklist check")
+    assert s["result"]["member"] == s["plaintext"]["member"]
+    assert sum(s["plaintext"]["member"]) >= 1
+
+
 def test_over_use_is_refused_and_uses_stop_at_the_limit(demo_doc):
-    s = next(s for s in demo_doc["scenes"] if s["scene"] == "max uses enforced")
+    s = scene(demo_doc, "max uses enforced")
     assert s["result"]["refused"].startswith("refused")
+    assert "UsageLimitReached" in s["result"]["refused"]
     assert s["result"]["job_status"] != "authorized"
     assert s["result"]["uses"] == s["plaintext"]["max_uses"] == 1
     assert demo_doc["audit"]["usage"]["loans_bank_b"]["uses"] == 1
 
 
 def test_declined_job_never_reached_a_node(demo_doc):
-    s = next(s for s in demo_doc["scenes"] if s["scene"] == "declined job never runs")
+    s = scene(demo_doc, "declined job never runs")
     assert s["result"] == {"status": "declined", "nodes_started": []}
 
 
@@ -65,5 +106,8 @@ def test_regulator_verifies_the_whole_trail(demo_doc):
     assert [f for f in report["findings"] if f["severity"] == "error"] == []
     # Metered usage: every dataset the scenes used shows its uses, the unused ones zero.
     usage = audit["usage"]
-    assert usage["tax"]["uses"] >= 1
+    assert usage["tax"]["uses"] == 1  # joint statistics
+    assert usage["tax_applicants"]["uses"] == usage["telecom_applicants"]["uses"] == 3  # LR, credit, AML
+    assert usage["applicants_bank_a"]["uses"] == 3  # multi-lender, LR, blacklist
+    assert usage["loans_bank_a"]["uses"] == usage["loans_bank_b"]["uses"] == usage["blacklist"]["uses"] == 1
     assert usage["telecom"]["uses"] == 0  # only the declined job named it
