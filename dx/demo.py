@@ -15,7 +15,6 @@ from typing import Any
 
 from dx import actions, datagen, identities, output
 from dx.commands.stack_cmds import bring_up
-from dx.components import available
 from dx.errors import DxError, VerificationError
 from dx_core.settings import get_settings
 
@@ -177,7 +176,7 @@ def run(small: bool, seed: int, chain: str | None, keep_running: bool) -> dict:
 
     output.say("[bold]The data exchange[/]: data is usable but not visible, controllable and metered.")
     summary = bring_up(chain)
-    missing = [n for n in summary["notes"]]
+    missing = list(summary["notes"])
     sizes = datagen.SMALL if small else datagen.Sizes()
     scenario = datagen.generate(seed, sizes)
     data_dir = Path(get_settings().data_dir) / "demo-data"
@@ -208,7 +207,3 @@ def run(small: bool, seed: int, chain: str | None, keep_running: bool) -> dict:
     if not doc["audit"]["ok"]:
         raise VerificationError("the regulator could not verify the trail", hint="see the findings above")
     return doc
-
-
-def available_components() -> dict[str, bool]:
-    return {m: available(m) for m in ("mpc_compute.node.chain", "exchange_api.client", "notarizer.verifier")}
