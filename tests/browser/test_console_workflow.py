@@ -188,6 +188,9 @@ def test_listing_page_finds_its_listing_transaction_on_chain(page_for, console_s
     want = job["dataset_tx"].lower()
     assert tx.get_attribute("title").lower() == (want if want.startswith("0x") else "0x" + want)
     assert "listing event found on-chain" in page.locator("#onchain").inner_text()
+    terms = page.locator("#onchain-terms")
+    terms.wait_for()
+    assert "Usage 1 of 5 and every term match the chain" in terms.inner_text()
     assert "admissions" in page.locator("main").inner_text()
     check_page(page, "listing-onchain")
 

@@ -148,3 +148,22 @@ export async function findListingEvent(reader, market, kind, id, block) {
   const log = logs[0];
   return { txHash: log.transactionHash, owner: `0x${log.topics[2].slice(-40)}`, block: Number(BigInt(log.blockNumber)) };
 }
+
+const SEL_DATASET = selector("dataset(uint256)");
+const SEL_ALGORITHM = selector("algorithm(uint256)");
+
+/**
+ * The Market's own record of a listing: {owner, pricePerUse, maxUses, uses, status, commitment}, read with
+ * eth_call. The record is a tuple with a string in it, so its static fields follow one offset word.
+ */
+export async function readListing(reader, market, kind, id) {
+  const sel = kind === "algorithm" ? SEL_ALGORITHM : SEL_DATASET;
+  const w = words(await reader.call("eth_call", [{ to: market, data: `0x${sel}${word(id)}` }, "latest"]));
+  const n = (k) => BigInt(`0x${w[1 + k]}`);
+  if (w.length < 10) throw new ChainError(`Market.${kind}(${id}) returned no record`);
+  const fields = kind === "algorithm"
+    ? { price: 1, maxUses: 2, uses: 3, status: 4, commitment: 5 }
+    : { price: 2, maxUses: 3, uses: 4, status: 6, commitment: 8 };
+  return { owner: `0x${w[1].slice(-40)}`, pricePerUse: n(fields.price).toString(), maxUses: Number(n(fields.maxUses)),
+    uses: Number(n(fields.uses)), status: Number(n(fields.status)), commitment: w[1 + fields.commitment] };
+}

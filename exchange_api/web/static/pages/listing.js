@@ -1,7 +1,7 @@
 // One listing: schema, price, usage against its limit, policy, and its on-chain record.
 
 import { api } from "../api.js";
-import { contracts, findListingEvent, pageChain } from "../chain.js";
+import { contracts, findListingEvent, pageChain, readListing } from "../chain.js";
 import { badge, dl, emptyState, formatTime, formatWei, h, hexCode, table, put } from "../dom.js";
 import { listing } from "../model.js";
 import { usageMeter } from "./catalog.js";
@@ -22,6 +22,26 @@ function schemaView(columns) {
       h("td", {}, c.description || ""))));
 }
 
+/** The catalog's terms next to the Market contract's own: usage and limit are what the chain counts. */
+function termsCheck(l, rec) {
+  const norm = (v) => String(v ?? "").toLowerCase().replace(/^0x/, "");
+  const rows = [
+    ["Owner", norm(l.owner), norm(rec.owner)],
+    ["Price per use (wei)", String(l.priceWei ?? ""), rec.pricePerUse],
+    ["Uses", String(l.uses), String(rec.uses)],
+    ["Use limit", String(l.maxUses), String(rec.maxUses)],
+    [l.kind === "algorithm" ? "Code hash" : "Manifest commitment", norm(l.manifestHash), norm(rec.commitment)],
+  ];
+  const differ = rows.filter(([, a, b]) => a !== b).map(([k]) => k);
+  return h("div", { id: "onchain-terms" },
+    table("The catalog's terms against the Market contract's", ["Term", "Catalog", "On-chain"],
+      rows.map(([k, a, b]) => h("tr", { "data-state": a === b ? "ok" : "bad" }, h("td", {}, k),
+        h("td", {}, h("code", {}, a.length > 20 ? `${a.slice(0, 10)}…${a.slice(-6)}` : a || "—")),
+        h("td", {}, h("code", {}, b.length > 20 ? `${b.slice(0, 10)}…${b.slice(-6)}` : b))))),
+    h("p", {}, differ.length ? badge("bad", `The catalog differs from the chain on: ${differ.join(", ")}`)
+      : badge("ok", `Usage ${rec.uses} of ${rec.maxUses || "unlimited"} and every term match the chain`)));
+}
+
 /** The listing's record read from the chain itself: its listing transaction, found by id and block. */
 async function onchainRecord(l, box) {
   const market = contracts().Market;
@@ -35,7 +55,8 @@ async function onchainRecord(l, box) {
     return;
   }
   try {
-    const ev = await findListingEvent(reader, market, l.kind, l.id, l.block);
+    const [ev, rec] = await Promise.all([findListingEvent(reader, market, l.kind, l.id, l.block),
+      readListing(reader, market, l.kind, l.id).catch(() => null)]);
     if (!ev) {
       box.append(facts("—", badge("bad", `no ${l.kind} #${l.id} listing event in block ${l.block}`)));
     } else if (l.owner && ev.owner.toLowerCase() !== String(l.owner).toLowerCase()) {
@@ -44,6 +65,7 @@ async function onchainRecord(l, box) {
       box.append(facts(h("span", { id: "listing-tx" }, hexCode(ev.txHash, 10)),
         badge("ok", "listing event found on-chain")));
     }
+    if (rec) box.append(termsCheck(l, rec));
   } catch (err) {
     box.append(facts(hexCode(l.txHash, 10), badge("warn", err.message)));
   }
