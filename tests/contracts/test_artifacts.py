@@ -10,7 +10,7 @@ import pytest
 
 from contracts.artifacts import ARTIFACT_DIR, CONTRACT_NAMES, load_artifact
 
-pytestmark = [pytest.mark.contracts]
+# Compiling does not depend on the chain, so these run once (main pass), not again in CI's Ganache pass.
 
 COMPILE_JS = Path(__file__).resolve().parents[2] / "ganache" / "compile.js"
 
@@ -46,6 +46,7 @@ def test_artifact_provenance() -> None:
         assert json.dumps(artifact["abi"])  # the ABI is plain JSON
 
 
+@pytest.mark.contracts
 @pytest.mark.chain
 def test_deployed_code_matches_artifacts(w3, deployment) -> None:
     # Registry and Notary have no immutables, so their runtime code is byte-identical to the artifact.
