@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -17,6 +18,7 @@ from notarizer.proofs import ProofError
 from notarizer.usage import dataset_usage as usage_of_dataset
 
 logger = logging.getLogger("notarizer.api")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PROBLEM_TYPE_BASE = "https://dx.example/problems/"
 
 
@@ -27,6 +29,18 @@ def problem(status: int, title: str, detail: str, kind: str) -> JSONResponse:
         status_code=status,
         media_type="application/problem+json",
     )
+
+
+def _instant(value: str | None) -> int | None:
+    """µs since the epoch from an integer or an ISO 8601 time with a zone offset."""
+    if value is None or value == "":
+        return None
+    if value.lstrip("-").isdigit():
+        return int(value)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"time {value!r} has no zone offset (add Z or +hh:mm)")
+    return (moment - _EPOCH) // timedelta(microseconds=1)  # exact, unlike float timestamp()
 
 
 def _default_signer() -> LocalAccount | None:
@@ -76,13 +90,19 @@ def make_audit_router(
         actor: str | None = None,
         kind: str | None = None,
         subject: str | None = None,
-        since: int | None = Query(None, description="µs since epoch, inclusive"),
-        until: int | None = Query(None, description="µs since epoch, exclusive"),
+        since: str | None = Query(None, description="inclusive: µs since epoch or ISO 8601 with a zone"),
+        until: str | None = Query(None, description="exclusive: µs since epoch or ISO 8601 with a zone"),
         offset: int = Query(0, ge=0),
         limit: int = Query(100, ge=1, le=1000),
     ) -> Any:
-        filters = {"actor": actor, "kind": kind, "subject": subject, "since": since, "until": until}
         try:
+            filters = {
+                "actor": actor,
+                "kind": kind,
+                "subject": subject,
+                "since": _instant(since),
+                "until": _instant(until),
+            }
             items = log.entries(**filters, offset=offset, limit=limit)
             total = log.count(**filters)
         except ValueError as exc:
@@ -91,6 +111,7 @@ def make_audit_router(
             "total": total,
             "offset": offset,
             "limit": limit,
+            "next_offset": offset + len(items) if offset + len(items) < total else None,
             "size": log.size(),
             "items": [e.to_json() for e in items],
         }

@@ -58,6 +58,16 @@ def test_entries_are_filtered_and_paginated(setup) -> None:
     body = client.get("/audit/entries", params={"subject": "dataset:3", "limit": 2, "offset": 1}).json()
     assert body["total"] == 4 and [e["seq"] for e in body["items"]] == [1, 2]
     assert client.get("/audit/entries", params={"kind": "api.*"}).json()["total"] == 5
+    page = client.get("/audit/entries", params={"limit": 4}).json()
+    assert (
+        page["next_offset"] == 4
+        and client.get("/audit/entries", params={"offset": 8}).json()["next_offset"] is None
+    )
+    t = client.get("/audit/entries/0").json()["time_iso"]
+    assert client.get("/audit/entries", params={"since": t}).json()["total"] == 9
+    assert client.get("/audit/entries", params={"until": t}).json()["total"] == 0
+    bad = client.get("/audit/entries", params={"since": "2026-01-01T00:00:00"})
+    assert bad.status_code == 400 and "no zone offset" in bad.json()["detail"]
 
 
 def test_entry_carries_an_inclusion_proof_against_its_checkpoint(setup) -> None:
