@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from eth_account import Account
@@ -23,12 +20,11 @@ from web3 import Web3
 
 from contracts import Ledger
 from contracts.types import Role
-from dx_core.settings import Settings
 from exchange_api.db import make_engine
 from exchange_api.web import make_console_router
 from tests.browser.a11y import a11y_problems
 from tests.browser.wallet import TestWallet
-from tests.fixtures.api import ApiServer, free_port
+from tests.fixtures.api import ApiServer, free_port, start_api_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -121,40 +117,6 @@ class ConsoleStack:
         self.ledger.sender.send(self.operator, address, b"", wei, "transfer")
 
 
-def start_console_server(data_dir: Path, database_url: str, rpc_url: str, deployment_file: Path,
-                         relayer_key: str, timeout: float = 60.0) -> ApiServer:
-    """`uvicorn tests.browser.console_app:create_app` (the exchange API + console) on a free port."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DX_")}
-    env.update({
-        "DX_DATA_DIR": str(data_dir), "DX_DATABASE_URL": database_url, "DX_API_PORT": str(port),
-        "DX_SIWE_DOMAIN": f"127.0.0.1:{port}", "DX_API_URL": f"http://127.0.0.1:{port}",
-        "DX_RPC_URL": rpc_url, "DX_DEPLOYMENT_FILE": str(deployment_file), "DX_RELAYER_KEY": relayer_key,
-        "DX_LOG_LEVEL": "INFO",
-        # The tests anchor checkpoints themselves, at the moments they choose.
-        "DX_ANCHOR_EVERY_ENTRIES": "1000000000", "DX_ANCHOR_EVERY_SECONDS": "1000000000",
-    })
-    log_path = data_dir / "api.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.browser.console_app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    settings = Settings(**{k[3:].lower(): v for k, v in env.items() if k.startswith("DX_")})
-    server = ApiServer(f"http://127.0.0.1:{port}", process, settings, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the API server exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            httpx.get(server.url + "/health", timeout=2)
-            return server
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"the API server did not answer within {timeout} s:\n{server.log_tail()}")
-
-
 @pytest.fixture(scope="session")
 def console_database_url(tmp_path_factory, postgres_cluster) -> str:  # type: ignore[no-untyped-def]
     """The console suite's own database (SQLite file, or PostgreSQL in CI's second pass)."""
@@ -177,8 +139,9 @@ def console_stack(  # type: ignore[no-untyped-def]
     deployment = deploy(w3, operator)
     data_dir = tmp_path_factory.mktemp("console-stack")
     deployment_file = deployment.save(data_dir / "deployment.json")
-    server = start_console_server(data_dir, console_database_url, chain.rpc_url, deployment_file,
-                                  relayer.key.to_0x_hex())
+    # The exchange's own app factory (it mounts the console), as a real uvicorn process.
+    server = start_api_server(data_dir, console_database_url, rpc_url=chain.rpc_url,
+                              deployment_file=deployment_file, relayer_key=relayer.key.to_0x_hex())
     engine = make_engine(console_database_url)
     try:
         yield ConsoleStack(server, engine, Ledger(w3, deployment), w3, operator)
