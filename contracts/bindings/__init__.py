@@ -1,0 +1,1 @@
+"""Typed bindings, one module per contract; `contracts.Ledger` bundles them."""
