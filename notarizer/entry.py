@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -130,7 +130,7 @@ class LogEntry:
 
     @property
     def time(self) -> datetime:
-        return datetime.fromtimestamp(self.time_us / 1_000_000, tz=UTC)
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=self.time_us)  # exact
 
     def leaf_bytes(self) -> bytes:
         return entry_leaf_bytes(
