@@ -156,7 +156,7 @@ def test_peer_that_never_connects_then_retry(node_cluster, tmp_path):
 
 
 def test_node_killed_mid_job_then_retry(node_cluster, tmp_path):
-    job = prepare_joint_stats_job(node_cluster, tmp_path, rows=(40_000, 40_000), chunk_rows=10_000)
+    job = prepare_joint_stats_job(node_cluster, tmp_path, rows=(25_000, 25_000), chunk_rows=10_000)
     node_cluster.trigger(job.job_id, job.claim)
     deadline = time.monotonic() + 120
     while "shares_verified" not in stages(node_cluster.status(2, job.job_id)):

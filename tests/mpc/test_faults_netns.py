@@ -79,7 +79,7 @@ def test_cut_link_mid_job(namespaces, tmp_path):
         tmp_path / "cluster", hosts=hosts, netns=namespaces, extra_args=FAST_FAIL
     )
     try:
-        job = prepare_joint_stats_job(cluster, tmp_path / "job", rows=(40_000, 40_000), chunk_rows=10_000)
+        job = prepare_joint_stats_job(cluster, tmp_path / "job", rows=(25_000, 25_000), chunk_rows=10_000)
         cluster.trigger(job.job_id, job.claim)
         deadline = time.monotonic() + 120
         while "shares_verified" not in stage_names(cluster.status(2, job.job_id)):
