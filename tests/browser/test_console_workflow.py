@@ -69,10 +69,11 @@ def job(console_stack, cast):  # type: ignore[no-untyped-def]
             "dataset_tx": str(ds.tx_hash), "value": value}
 
 
-def approve_via_api(url: str, account, job_id: int) -> None:  # type: ignore[no-untyped-def]
+def approve_via_api(url: str, account, job_id: int, w3) -> None:  # type: ignore[no-untyped-def]
     token = token_for(url, account)
     auth = {"Authorization": f"Bearer {token}"}
-    nonce, deadline = int.from_bytes(os.urandom(6), "big"), int(time.time()) + 3600
+    now = max(int(time.time()), w3.eth.get_block("latest")["timestamp"])
+    nonce, deadline = int.from_bytes(os.urandom(6), "big"), now + 3600
     typed = httpx.get(f"{url}/v1/jobs/{job_id}/typed-data", headers=auth,
                       params={"nonce": nonce, "deadline": deadline}).json()
     signature = account.sign_message(encode_typed_data(full_message=typed)).signature.to_0x_hex()
@@ -89,7 +90,7 @@ def test_seller_approves_in_the_wallet_and_buyer_watches_the_timeline(  # type: 
     others = [o for o in ledger.jobs.job(job_id).terms.owners if o != cast.seller.address]
     for owner in {o for o in others}:
         account = next(a for a in (cast.algo_owner, cast.buyer) if a.address == owner)
-        approve_via_api(url, account, job_id)
+        approve_via_api(url, account, job_id, console_stack.w3)
     assert ledger.jobs.job(job_id).status == JobStatus.REQUESTED
 
     seller_page, wallet = page_for(cast.seller)

@@ -2,6 +2,7 @@
 
 import { api } from "../api.js";
 import { badge, emptyState, errorState, formatWei, h, hexCode, table, put, gate } from "../dom.js";
+import { pageChain } from "../chain.js";
 import { signTypedData } from "../wallet.js";
 import { usageMeter } from "./catalog.js";
 
@@ -30,9 +31,22 @@ export function checkTyped(typed, job, owner, decision) {
   if (problems.length) throw new Error(`The API's ${expectType} message was not signed: ${problems.join("; ")}.`);
 }
 
+/** Seconds since the epoch by the chain's clock when the page can read it (a test chain may run ahead). */
+async function chainNow() {
+  const wall = Math.floor(Date.now() / 1000);
+  const reader = pageChain();
+  if (!reader) return wall;
+  try {
+    const block = await reader.call("eth_getBlockByNumber", ["latest", false]);
+    return Math.max(wall, Number(BigInt(block.timestamp)));
+  } catch {
+    return wall;
+  }
+}
+
 async function decide(job, decision, me) {
   const nonce = freshNonce();
-  const deadline = Math.floor(Date.now() / 1000) + SIGNATURE_LIFETIME_S;
+  const deadline = (await chainNow()) + SIGNATURE_LIFETIME_S;
   const typed = await api(`/jobs/${job.id}/typed-data`, { query: { nonce, deadline, decision } });
   checkTyped(typed, job, me, decision);
   const { signature } = await signTypedData(typed);
