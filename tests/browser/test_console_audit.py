@@ -175,3 +175,47 @@ def test_alerts_name_disputes_near_limits_and_unanchored_checkpoints(  # type: i
     finally:
         with console_stack.engine.begin() as conn:
             conn.execute(DELETE_CHECKPOINT, {"i": fake_index})
+
+
+def test_the_page_trusts_neither_the_server_nor_an_unreachable_chain(  # type: ignore[no-untyped-def]
+    page_for, console_stack, regulator, anchored_trail
+) -> None:
+    page, _ = page_for(regulator)
+    sign_in(page, console_stack.url)
+
+    # A lying server: checkpoint #0's root rewritten in flight. The Notary contract disagrees.
+    def lie_about_root(route) -> None:  # type: ignore[no-untyped-def]
+        body = route.fetch().json()
+        body["checkpoints"][0]["root"] = "ab" * 32
+        route.fulfill(json=body)
+
+    page.route("**/v1/audit/checkpoints", lie_about_root)
+    page.goto(f"{console_stack.url}/console/audit")
+    row = page.locator('#checkpoints tr[data-checkpoint="0"]')
+    row.wait_for()
+    assert row.get_attribute("data-state") == "bad"
+    assert "the Notary records size" in row.inner_text()
+    page.unroute("**/v1/audit/checkpoints")
+
+    # A forged audit path for one entry: its inclusion proof no longer reaches the anchored root.
+    def forge_path(route) -> None:  # type: ignore[no-untyped-def]
+        body = route.fetch().json()
+        body["entries"][1]["inclusion"]["audit_path"][0] = "cd" * 32
+        route.fulfill(json=body)
+
+    page.route(f"**/v1/audit/jobs/{JOB}/trail", forge_path)
+    page.goto(f"{console_stack.url}/console/audit/jobs/{JOB}")
+    page.locator("#trail-alert").wait_for()
+    assert f"#{anchored_trail['approval']} approval.signature" in page.locator("#trail-alert").inner_text()
+    page.unroute(f"**/v1/audit/jobs/{JOB}/trail")
+
+    # No chain to ask: nothing is shown as verified.
+    rpc = page.evaluate("document.body.dataset.rpcUrl")
+    page.route(f"{rpc.rstrip('/')}/**", lambda route: route.abort())
+    page.route(rpc, lambda route: route.abort())
+    page.goto(f"{console_stack.url}/console/audit")
+    page.locator("#alerts").wait_for()
+    assert "could not be checked on-chain" in page.locator("#alerts").inner_text()
+    assert f"8 entries of job {JOB} cannot be proved" in page.locator("#alerts").inner_text()
+    assert page.locator("#checkpoints .badge-ok").count() == 0
+    check_page(page, "audit-chain-unreachable")

@@ -7,6 +7,11 @@ import { bytesToHex, hexToBytes, leafHash, sha256, verifyConsistency, verifyIncl
 const num = (v) => (v instanceof RawNumber ? Number(v.text) : Number(v));
 const hex = (v) => String(v || "").toLowerCase().replace(/^0x/, "");
 
+/** The problem an entry has when its checkpoint failed: it is unproved rather than shown to be altered. */
+export const UNVERIFIED_CHECKPOINT = (i) => `its proof names checkpoint #${i}, which did not verify against the chain`;
+export const isUnprovedOnly = (r) => r.problems.length > 0
+  && r.problems.every((p) => p.includes("which did not verify against the chain"));
+
 /** The bytes of leaf `seq`, rebuilt from the entry's fields (notarizer.entry.entry_leaf_bytes). */
 export function entryLeafBytes(e) {
   return canonicalBytes({ actor: e.actor, kind: e.kind, payload_hash: e.payload_hash, seq: e.seq,
@@ -114,7 +119,7 @@ export async function verifyEntries(entries, trusted) {
       const cpIndex = num(inc.checkpoint);
       const cp = trusted.get(cpIndex);
       if (!cp) {
-        problems.push(`its proof names checkpoint #${cpIndex}, which did not verify against the chain`);
+        problems.push(UNVERIFIED_CHECKPOINT(cpIndex));
       } else if (cp.treeSize !== num(inc.tree_size) || cp.root !== hex(inc.root)) {
         problems.push(`its proof is against size ${num(inc.tree_size)}, root ${hex(inc.root).slice(0, 12)}…, ` +
           `which is not anchored checkpoint #${cpIndex}`);

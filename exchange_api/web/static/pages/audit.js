@@ -3,7 +3,7 @@
 import { api, items } from "../api.js";
 import { badge, emptyState, errorState, formatTime, h, hexCode, table, put, gate } from "../dom.js";
 import { listing, usagePercent } from "../model.js";
-import { verifyEntries } from "../verify.js";
+import { isUnprovedOnly, verifyEntries } from "../verify.js";
 import { loadCheckpoints, verdictBadge } from "./auditlib.js";
 
 const NEAR_LIMIT_PERCENT = 80;
@@ -34,7 +34,14 @@ async function recentTrails(cps) {
 async function alerts(cps, trails) {
   const out = [];
   for (const t of trails) {
-    for (const r of t.results.filter((x) => x.state === "bad")) {
+    const bad = t.results.filter((x) => x.state === "bad");
+    const unproved = bad.filter(isUnprovedOnly);
+    // Entries whose checkpoint failed are unproved, not shown altered: one line per job, not one per entry.
+    if (unproved.length) {
+      out.push(["bad", `${unproved.length} entries of job ${t.id} cannot be proved: their checkpoints did not ` +
+        "verify against the chain", `audit/jobs/${t.id}`]);
+    }
+    for (const r of bad.filter((x) => !isUnprovedOnly(x))) {
       out.push(["bad", `Entry #${r.seq} (${r.kind}) of job ${t.id} fails verification: ${r.problems.join("; ")}`,
         `audit/jobs/${t.id}`]);
     }
