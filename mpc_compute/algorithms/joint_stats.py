@@ -15,7 +15,8 @@ Outputs: released (0/1), count (scalar), sum, mean, variance (population, per co
 hist_edges is set, histogram: the bin counts of each listed column in ascending column order, concatenated.
 
 Precision (FM64, 18 fraction bits): sums/counts exact to ~1e-5 relative for |x| up to ~1e4 and up to
-a few million rows; mean/variance use one secret division each (relative error ~1e-5).
+a few million rows; mean/variance use one secret division each, numerator and divisor prescaled by a
+power of two so the divisor stays below 2^12 (relative error ~1e-5).
 """
 
 from __future__ import annotations
@@ -112,11 +113,15 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
         # Without a cohort the count is public, and SPU divides by a public value through a fixed-point
         # reciprocal (5e-4 relative error at 18 bits); a secret 1 routes it to the precise secret division.
         secret_one = (x[0, 0] == x[0, 0]).astype(jnp.float32)
-        denom = jnp.maximum(count, 1.0) * secret_one
-        mean = total / denom
+        # SPU's secret division returns 0 once the divisor passes ~2^18 (its reciprocal underflows the
+        # fraction bits): divide numerator and divisor by 2^k first so the divisor stays below 2^12.
+        # Exact for the integer count (k <= 8 fraction bits used for a million rows).
+        shift = 2.0 ** -max(0, int(x.shape[0]).bit_length() - 12)
+        denom = jnp.maximum(count, 1.0) * secret_one * shift
+        mean = (total * shift) / denom
         # two-pass variance: E[x^2] - mean^2 loses the fraction bits that a centred sum keeps
         centred = (x - mean[None, :]) * w[:, None]
-        variance = jnp.sum(centred * centred, axis=0) / denom
+        variance = (jnp.sum(centred * centred, axis=0) * shift) / denom
         outs = [released, count * released, total * released, mean * released, variance * released]
         if edges:
             bins = []

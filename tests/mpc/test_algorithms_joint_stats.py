@@ -91,3 +91,11 @@ def test_parameter_validation_names_the_problem():
         compile_program("joint_stats", [*spec, ("data_1", (4, 2), "float32")], {})
     with pytest.raises(InvalidInputs, match="fits no role"):
         compile_program("joint_stats", [("table", (10, 3), "float32")], {})
+
+
+def test_mean_and_variance_over_a_large_cohort(run_job):
+    """SPU's plain secret division returns 0 for divisors past ~2^18: 300k rows caught that."""
+    x = np.random.default_rng(9).normal(50, 15, size=(300_000, 1)).astype(np.float32)
+    got, want = run_stats(run_job, [x], {"cohort": {"column": 0, "min": 10.0, "max": None}})
+    assert want["count"] > 2**18
+    assert_matches(got, want)
