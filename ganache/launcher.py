@@ -72,8 +72,16 @@ def _rpc_chain_id(rpc_url: str, timeout: float = 1.0) -> int:
 class LocalChain:
     """A running local node. Use `LocalChain.start(...)`, then `.stop()` or a `with` block."""
 
-    def __init__(self, kind: ChainKind, process: subprocess.Popen, rpc_url: str, port: int, chain_id: int,
-                 state_path: Path | None, log_path: Path) -> None:
+    def __init__(
+        self,
+        kind: ChainKind,
+        process: subprocess.Popen,
+        rpc_url: str,
+        port: int,
+        chain_id: int,
+        state_path: Path | None,
+        log_path: Path,
+    ) -> None:
         self.kind = kind
         self.process = process
         self.rpc_url = rpc_url
@@ -83,8 +91,15 @@ class LocalChain:
         self.log_path = log_path
 
     @classmethod
-    def start(cls, kind: ChainKind = "anvil", port: int | None = None, state_dir: Path | None = None,
-              chain_id: int = 31337, state_interval: int = 5, timeout: float = 60.0) -> LocalChain:
+    def start(
+        cls,
+        kind: ChainKind = "anvil",
+        port: int | None = None,
+        state_dir: Path | None = None,
+        chain_id: int = 31337,
+        state_interval: int = 5,
+        timeout: float = 60.0,
+    ) -> LocalChain:
         """Launch a node on 127.0.0.1 and wait until it answers eth_chainId.
 
         With `state_dir`, Anvil loads/saves `state_dir/anvil-state.json` (saved every `state_interval`
@@ -96,18 +111,48 @@ class LocalChain:
             state_dir = Path(state_dir)
             state_dir.mkdir(parents=True, exist_ok=True)
         if kind == "anvil":
-            cmd = [str(ANVIL_BIN), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id),
-                   "--mnemonic", DEV_MNEMONIC, "--accounts", str(DEV_ACCOUNT_COUNT),
-                   "--balance", str(DEV_BALANCE_ETH), "--hardfork", "shanghai"]
+            cmd = [
+                str(ANVIL_BIN),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--chain-id",
+                str(chain_id),
+                "--mnemonic",
+                DEV_MNEMONIC,
+                "--accounts",
+                str(DEV_ACCOUNT_COUNT),
+                "--balance",
+                str(DEV_BALANCE_ETH),
+                "--hardfork",
+                "shanghai",
+            ]
             if state_dir is not None:
                 state_path = state_dir / "anvil-state.json"
                 cmd += ["--state", str(state_path), "--state-interval", str(state_interval)]
         elif kind == "ganache":
-            cmd = ["node", str(GANACHE_CLI), "--server.host", "127.0.0.1", "--server.port", str(port),
-                   "--chain.chainId", str(chain_id), "--chain.networkId", str(chain_id),
-                   "--chain.hardfork", "shanghai", "--wallet.mnemonic", DEV_MNEMONIC,
-                   "--wallet.totalAccounts", str(DEV_ACCOUNT_COUNT),
-                   "--wallet.defaultBalance", str(DEV_BALANCE_ETH), "--logging.quiet"]
+            cmd = [
+                "node",
+                str(GANACHE_CLI),
+                "--server.host",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--chain.chainId",
+                str(chain_id),
+                "--chain.networkId",
+                str(chain_id),
+                "--chain.hardfork",
+                "shanghai",
+                "--wallet.mnemonic",
+                DEV_MNEMONIC,
+                "--wallet.totalAccounts",
+                str(DEV_ACCOUNT_COUNT),
+                "--wallet.defaultBalance",
+                str(DEV_BALANCE_ETH),
+                "--logging.quiet",
+            ]
             if state_dir is not None:
                 state_path = state_dir / "ganache-db"
                 state_path.mkdir(parents=True, exist_ok=True)
@@ -117,8 +162,9 @@ class LocalChain:
 
         log_file = tempfile.NamedTemporaryFile(prefix=f"dx-{kind}-", suffix=".log", delete=False)
         log_path = Path(log_file.name)
-        process = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         log_file.close()
         rpc_url = f"http://127.0.0.1:{port}"
         chain = cls(kind, process, rpc_url, port, chain_id, state_path, log_path)
@@ -131,7 +177,8 @@ class LocalChain:
             if self.process.poll() is not None:
                 raise ChainStartError(
                     f"{self.kind} exited with code {self.process.returncode} before answering on "
-                    f"{self.rpc_url}; its output:\n{self._log_tail()}")
+                    f"{self.rpc_url}; its output:\n{self._log_tail()}"
+                )
             try:
                 answered = _rpc_chain_id(self.rpc_url)
             except (OSError, urllib.error.URLError, ValueError, KeyError):
@@ -190,10 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=settings.data_dir / "chain")
     parser.add_argument("--no-state", action="store_true", help="do not persist chain state")
     args = parser.parse_args(argv)
-    chain = LocalChain.start(args.kind, port=args.port, chain_id=args.chain_id,
-                             state_dir=None if args.no_state else args.state_dir)
-    print(f"{chain.kind} listening on {chain.rpc_url} (chain id {chain.chain_id}); Ctrl-C to stop",
-          flush=True)
+    chain = LocalChain.start(
+        args.kind, port=args.port, chain_id=args.chain_id, state_dir=None if args.no_state else args.state_dir
+    )
+    print(
+        f"{chain.kind} listening on {chain.rpc_url} (chain id {chain.chain_id}); Ctrl-C to stop", flush=True
+    )
     stop = False
 
     def _on_signal(signum: int, frame: object) -> None:
