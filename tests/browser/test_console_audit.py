@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -81,6 +82,10 @@ def test_dashboard_and_trail_verify_green(page_for, console_stack, regulator, an
     assert states == ["ok"] * 8
     assert page.locator("#trail .badge-ok").count() == 8
     check_page(page, "audit-trail")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the signed bundle").click()
+    bundle = json.loads(Path(download.value.path()).read_text())
+    assert bundle["subject"] == f"job:{JOB}" and len(bundle["entries"]) == 8
 
     page.goto(f"{console_stack.url}/console/audit/datasets/{DATASET}")
     page.locator("#usage-summary").get_by_text("usage entries proved on-chain").wait_for()

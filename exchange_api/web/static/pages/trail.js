@@ -13,6 +13,30 @@ function payloadSummary(payload) {
   return h("code", { class: "payload", title: text }, text.length > 90 ? `${text.slice(0, 90)}…` : text);
 }
 
+/** A button that saves the notarizer's signed bundle of this trail, for offline checking (dx verify). */
+function bundleButton(jobId) {
+  const status = h("span", { role: "status", class: "muted" });
+  const button = h("button", { type: "button", class: "button button-quiet", id: "download-bundle",
+    onclick: async () => {
+      button.disabled = true;
+      try {
+        const bundle = await api("/audit/export", { query: { job: jobId } });
+        const url = URL.createObjectURL(new Blob([JSON.stringify(bundle, null, 2)], { type: "application/json" }));
+        const a = h("a", { href: url, download: `job-${jobId}-audit-bundle.json` });
+        document.body.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+        status.textContent = ` Saved ${bundle.entries ? bundle.entries.length : 0} entries.`;
+      } catch (err) {
+        status.textContent = ` ${err.message}`;
+      } finally {
+        button.disabled = false;
+      }
+    } }, "Download the signed bundle");
+  return h("p", { class: "actions" }, button, status);
+}
+
 export async function render(main, [jobId], { session, link }) {
   if (!gate(main, session, `Job ${jobId} audit trail`, "Job trails are open to members with the regulator role.")) {
     return;
@@ -33,6 +57,7 @@ export async function render(main, [jobId], { session, link }) {
     put(main, h("div", { class: "error", role: "alert", id: "trail-alert" }, h("p", {}, h("strong", {},
       "Tampered entries: "), bad.map((r) => `#${r.seq} ${r.kind} — ${r.problems.join("; ")}`).join(" · "))));
   }
+  put(main, bundleButton(jobId));
   put(main, table(`Entries naming job:${jobId}, in log order`,
     ["Seq", "Time", "Kind", "Actor", "Payload", "Checkpoint", "Verification"],
     results.map((r) => h("tr", { "data-state": r.state, "data-seq": r.seq },
