@@ -80,6 +80,9 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         chain=chain,
         log=tlog,
     )
+    from exchange_api.catalog_index import CatalogIndex
+
+    ctx.extra["catalog_index"] = CatalogIndex(engine)
     if chain is not None:
         from exchange_api.indexer import Indexer
 

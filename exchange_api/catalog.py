@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -9,7 +11,7 @@ from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, exists, func, select
 
 from exchange_api.context import AppContext, get_ctx
 from exchange_api.errors import BadRequest, NotFound, problem_responses
@@ -23,6 +25,31 @@ C = ListingColumn.__table__
 K = ListingToken.__table__
 MAX_PAGE_SIZE = 100
 MAX_COUNT = 1000
+
+
+class _TtlCache:
+    """Match counts per filter set for a couple of seconds: every sort order and page of one search
+    shares its count, and the catalog only changes when the indexer applies new blocks anyway."""
+
+    def __init__(self, ttl: float = 2.0, size: int = 4096) -> None:
+        self.ttl, self.size = ttl, size
+        self._data: dict[Any, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> int | None:
+        hit = self._data.get(key)
+        if hit is None or time.monotonic() - hit[0] > self.ttl:
+            return None
+        return hit[1]
+
+    def put(self, key: Any, value: int) -> None:
+        with self._lock:
+            if len(self._data) >= self.size:
+                self._data.clear()
+            self._data[key] = (time.monotonic(), value)
+
+
+_COUNTS = _TtlCache()
 _OUT_COLUMNS = [
     L.c.listing_id,
     L.c.kind,
@@ -88,6 +115,18 @@ def listing_row_to_dict(row: Any) -> dict[str, Any]:
     return out
 
 
+def exact_price(items: list[dict[str, Any]], min_price: int | None, max_price: int | None) -> list[dict]:
+    """Recheck a page's prices exactly (filters ran on a float copy of the uint256 price)."""
+    if min_price is None and max_price is None:
+        return items
+    return [
+        it
+        for it in items
+        if (min_price is None or int(it["price_wei"]) >= min_price)
+        and (max_price is None or int(it["price_wei"]) <= max_price)
+    ]
+
+
 def search_listings(
     engine: Engine,
     kind: str,
@@ -115,9 +154,9 @@ def search_listings(
         upper = word[:-1] + chr(ord(word[-1]) + 1)  # [word, upper) is every token starting with word
         conds.append(L.c.pk.in_(select(K.c.listing_pk).where(K.c.token >= word, K.c.token < upper)))
     for tag in tags or []:
-        conds.append(L.c.pk.in_(select(T.c.listing_pk).where(T.c.tag == tag.lower())))
+        conds.append(exists().where(T.c.listing_pk == L.c.pk, T.c.tag == tag.lower()))
     for col in columns or []:
-        conds.append(L.c.pk.in_(select(C.c.listing_pk).where(C.c.name == col.lower())))
+        conds.append(exists().where(C.c.listing_pk == L.c.pk, C.c.name == col.lower()))
     # price_sort is a float copy of the exact wei price: filter on it, then recheck exactly below.
     if min_price is not None:
         conds.append(L.c.price_sort >= float(min_price) * (1 - 1e-12))
@@ -132,10 +171,6 @@ def search_listings(
     }[sort]
     where = and_(*conds)
     with engine.connect() as conn:
-        # Counting stops at MAX_COUNT + 1 matches: a broad search costs a bounded scan, and the UI shows
-        # "1000+" instead of an exact figure nobody pages through.
-        capped = select(L.c.pk).where(where).limit(MAX_COUNT + 1).subquery()
-        total = conn.execute(select(func.count()).select_from(capped)).scalar_one()
         rows = conn.execute(
             select(*_OUT_COLUMNS)
             .where(where)
@@ -143,14 +178,28 @@ def search_listings(
             .limit(page_size)
             .offset((page - 1) * page_size)
         ).all()
-    items = [listing_row_to_dict(r) for r in rows]
-    if min_price is not None or max_price is not None:
-        items = [
-            it
-            for it in items
-            if (min_price is None or int(it["price_wei"]) >= min_price)
-            and (max_price is None or int(it["price_wei"]) <= max_price)
-        ]
+        if len(rows) < page_size and (rows or page == 1):
+            total = (page - 1) * page_size + len(rows)  # the last page tells the total without counting
+        else:
+            key = (
+                id(engine),
+                kind,
+                q,
+                owner,
+                tuple(tags or ()),
+                tuple(columns or ()),
+                min_price,
+                max_price,
+                status,
+            )
+            total = _COUNTS.get(key)
+            if total is None:
+                # Counting stops at MAX_COUNT + 1 matches: a broad search costs a bounded scan, and the UI
+                # shows "1000+" instead of an exact figure nobody pages through.
+                capped = select(L.c.pk).where(where).limit(MAX_COUNT + 1).subquery()
+                total = conn.execute(select(func.count()).select_from(capped)).scalar_one()
+                _COUNTS.put(key, total)
+    items = exact_price([listing_row_to_dict(r) for r in rows], min_price, max_price)
     exact = total <= MAX_COUNT
     return {
         "items": items,
@@ -203,20 +252,23 @@ def _search_route(kind: str):  # type: ignore[no-untyped-def]
             raise BadRequest(f"min_price {min_price} is above max_price {max_price}")
         if (tag is not None and len(tag) > 10) or (column is not None and len(column) > 10):
             raise BadRequest("at most 10 tag and 10 column filters")
-        result = search_listings(
-            ctx.engine,
-            kind,
+        filters: dict[str, Any] = dict(
             q=q,
-            owner=owner,
-            tags=tag,
-            columns=column,
+            owner=to_checksum_address(owner) if owner else None,
+            tags=tag or [],
+            columns=column or [],
             min_price=min_price,
             max_price=max_price,
             status=None if status == "all" else status,
-            sort=sort,
-            page=page,
-            page_size=page_size,
         )
+        index = ctx.extra.get("catalog_index")
+        if index is not None and index.fresh():
+            result = index.search(
+                kind, **filters, sort=sort.value, page=page, page_size=page_size, out_columns=_OUT_COLUMNS
+            )
+            result["items"] = exact_price(result["items"], min_price, max_price)
+        else:
+            result = search_listings(ctx.engine, kind, **filters, sort=sort, page=page, page_size=page_size)
         # Rows are already plain JSON types: skip re-validating them through the response model.
         return JSONResponse(result)
 

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from exchange_api.indexer_apply import DERIVED_TABLES, EventApplier, log_entries_for
 from exchange_api.indexer_lease import IndexerLease
+from exchange_api.listing_store import bump_catalog_version
 from exchange_api.models import ChainEvent, IndexedBlock, IndexerState, utcnow
 
 log = logging.getLogger("exchange_api.indexer")
@@ -63,6 +64,7 @@ class Indexer:
     def _wipe(self, session: Session) -> None:
         for table in (*DERIVED_TABLES, ChainEvent.__table__, IndexedBlock.__table__, IndexerState.__table__):
             session.execute(delete(table))
+        bump_catalog_version(session)
 
     # -- reorgs ----------------------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class Indexer:
         session.execute(delete(IndexedBlock.__table__).where(IndexedBlock.__table__.c.number > keep_through))
         for table in DERIVED_TABLES:
             session.execute(delete(table))
+        bump_catalog_version(session)
         events = (
             session.execute(select(ChainEvent).order_by(ChainEvent.block_number, ChainEvent.log_index))
             .scalars()

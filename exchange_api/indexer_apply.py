@@ -22,12 +22,14 @@ from exchange_api.models import (
     Listing,
     ListingColumn,
     ListingTag,
+    ListingToken,
     Member,
 )
 
 log = logging.getLogger("exchange_api.indexer")
 DERIVED_TABLES = [
-    t.__table__ for t in (Attestation, JobInput, Job, ListingTag, ListingColumn, Listing, Member)
+    t.__table__
+    for t in (Attestation, JobInput, Job, ListingTag, ListingColumn, ListingToken, Listing, Member)
 ]
 MAX_METADATA_BYTES = 1024 * 1024
 JOB_STATUS_BY_EVENT = {

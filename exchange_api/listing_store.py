@@ -11,7 +11,7 @@ from eth_utils import to_checksum_address
 from sqlalchemy import delete, insert, select
 from sqlmodel import Session
 
-from exchange_api.models import Listing, ListingColumn, ListingTag, ListingToken
+from exchange_api.models import CatalogMeta, Listing, ListingColumn, ListingTag, ListingToken
 
 log = logging.getLogger("exchange_api.listings")
 L = Listing.__table__
@@ -91,6 +91,12 @@ def metadata_fields(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def bump_catalog_version(session: Session) -> None:
+    """Readers holding an in-memory copy of the catalog compare this counter to know they are stale."""
+    meta = CatalogMeta.__table__
+    session.execute(meta.update().where(meta.c.id == 1).values(version=meta.c.version + 1))
+
+
 def upsert_listing(
     session: Session, kind: str, listing_id: int, *, metadata: dict[str, Any] | None = None, **fields: Any
 ) -> int:
@@ -114,6 +120,7 @@ def upsert_listing(
         ).inserted_primary_key[0]
     elif values:
         session.execute(L.update().where(L.c.pk == pk).values(**values))
+    bump_catalog_version(session)
     if metadata is not None:
         session.execute(delete(ListingTag.__table__).where(ListingTag.__table__.c.listing_pk == pk))
         session.execute(delete(ListingColumn.__table__).where(ListingColumn.__table__.c.listing_pk == pk))

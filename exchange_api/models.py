@@ -56,6 +56,14 @@ class Listing(SQLModel, table=True):
     updated_block: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
 
 
+class CatalogMeta(SQLModel, table=True):
+    """One row: a counter every listing write bumps, so readers can tell cheaply that the catalog changed."""
+
+    __tablename__ = "catalog_meta"
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
 class ListingTag(SQLModel, table=True):
     """One tag of a listing; its own table so tag filters use an index instead of scanning JSON."""
 
