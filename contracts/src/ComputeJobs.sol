@@ -16,12 +16,15 @@ import {IMarket} from "./IMarket.sol";
 ///      attested, the agreed inputs digest. Each node's output-share hash is published in its
 ///      JobAttested event (logs are part of consensus), not stored: three fresh slots per job would
 ///      cost more than the rest of the attestations together.
-///      Credit balances are stored as amount + 1 so a slot never returns to zero: re-crediting a payee
-///      who withdrew costs a warm-slot write instead of a fresh one.
+///      Each account has one slot holding its credit (as amount + 1, so the slot never returns to zero
+///      and re-crediting after a withdrawal is a cheap write) and its first 160 approval nonces, so an
+///      owner's first approval and first payment initialize one slot, not two.
 contract ComputeJobs is EIP712, ReentrancyGuard {
     uint8 private constant BUYER = 4;
     uint8 private constant REGULATOR = 16;
     uint8 private constant ALL_NODES = 7;
+    uint256 private constant CREDIT_MASK = (1 << 96) - 1;
+    uint256 private constant SHARED_NONCES = 160;
 
     bytes32 public constant APPROVAL_TYPEHASH =
         keccak256("Approval(uint256 jobId,bytes32 programHash,address owner,uint256 nonce,uint256 deadline)");
@@ -92,8 +95,9 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     mapping(uint256 jobId => bytes32) public termsHash;
     /// @notice The inputs digest the first node attested, which the other two must match.
     mapping(uint256 jobId => bytes32) public inputsDigest;
-    /// @dev Wei each account may withdraw, plus one once the account was ever credited (see above).
-    mapping(address account => uint256) private _credits;
+    /// @dev Bits 0-95: wei the account may withdraw, plus one once ever credited (0 = never);
+    ///      bits 96-255: nonces 0-159 used. Nonces from 160 on live in `_usedNonces`.
+    mapping(address account => uint256) private _accounts;
     mapping(address owner => mapping(uint256 word => uint256 bits)) private _usedNonces;
 
     event JobRequested(uint256 indexed jobId, address indexed buyer, Terms terms, uint40 deadline,
@@ -132,6 +136,7 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     error DeadlinePassed(uint256 jobId, uint256 deadline, uint256 nowTimestamp);
     error NothingToWithdraw(address account);
     error TransferFailed(address account, uint256 amount);
+    error CreditOverflow(address account, uint256 amount);
 
     constructor(IRegistry registry_, IMarket market_) EIP712("DataExchange ComputeJobs", "1") {
         registry = registry_;
@@ -304,10 +309,11 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
 
     /// @notice Pay out the caller's whole credited balance.
     function withdraw() external nonReentrant returns (uint256 amount) {
-        uint256 stored = _credits[msg.sender];
-        if (stored <= 1) revert NothingToWithdraw(msg.sender);
-        amount = stored - 1;
-        _credits[msg.sender] = 1;
+        uint256 slot = _accounts[msg.sender];
+        uint256 credit = slot & CREDIT_MASK;
+        if (credit <= 1) revert NothingToWithdraw(msg.sender);
+        amount = credit - 1;
+        _accounts[msg.sender] = (slot & ~CREDIT_MASK) | 1;
         emit Withdrawal(msg.sender, amount);
         (bool ok,) = payable(msg.sender).call{value: amount}("");
         if (!ok) revert TransferFailed(msg.sender, amount);
@@ -323,13 +329,15 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
 
     /// @notice Wei `account` may withdraw.
     function balanceOf(address account) external view returns (uint256) {
-        uint256 stored = _credits[account];
-        return stored == 0 ? 0 : stored - 1;
+        uint256 credit = _accounts[account] & CREDIT_MASK;
+        return credit == 0 ? 0 : credit - 1;
     }
 
     /// @notice True when `owner` has used or invalidated `nonce`.
     function nonceUsed(address owner, uint256 nonce) external view returns (bool) {
-        return _usedNonces[owner][nonce >> 8] & (1 << (nonce & 0xff)) != 0;
+        if (nonce < SHARED_NONCES) return _accounts[owner] & (1 << (96 + nonce)) != 0;
+        uint256 n = nonce - SHARED_NONCES;
+        return _usedNonces[owner][n >> 8] & (1 << (n & 0xff)) != 0;
     }
 
     /// @notice The EIP-712 domain separator of this contract on this chain.
@@ -363,10 +371,18 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     }
 
     function _useNonce(address owner, uint256 nonce) private {
-        uint256 bit = 1 << (nonce & 0xff);
-        uint256 bits = _usedNonces[owner][nonce >> 8];
+        if (nonce < SHARED_NONCES) {
+            uint256 slot = _accounts[owner];
+            uint256 sharedBit = 1 << (96 + nonce);
+            if (slot & sharedBit != 0) revert NonceAlreadyUsed(owner, nonce);
+            _accounts[owner] = slot | sharedBit;
+            return;
+        }
+        uint256 n = nonce - SHARED_NONCES;
+        uint256 bit = 1 << (n & 0xff);
+        uint256 bits = _usedNonces[owner][n >> 8];
         if (bits & bit != 0) revert NonceAlreadyUsed(owner, nonce);
-        _usedNonces[owner][nonce >> 8] = bits | bit;
+        _usedNonces[owner][n >> 8] = bits | bit;
     }
 
     /// @dev Clears every pending bit of `owner` (an owner of several listings approves once).
@@ -411,8 +427,11 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     }
 
     function _credit(address account, uint256 amount) private {
-        uint256 stored = _credits[account];
-        _credits[account] = (stored == 0 ? 1 : stored) + amount;
+        uint256 slot = _accounts[account];
+        uint256 credit = slot & CREDIT_MASK;
+        uint256 updated = (credit == 0 ? 1 : credit) + amount;
+        if (updated > CREDIT_MASK) revert CreditOverflow(account, amount);
+        _accounts[account] = (slot & ~CREDIT_MASK) | updated;
     }
 
     function _escrow(Terms calldata terms) private pure returns (uint256 total) {

@@ -349,3 +349,33 @@ def test_jobs_survive_a_cluster_change(ledger, w3, world, chain_snapshot) -> Non
         reg.register_cluster, world.operator, [spare.address, n0.address, n1.address], "b", h("c"), 3
     )
     assert str(err) == f"Registry.NotComputeNode(account={n1.address})"
+
+
+def test_nonces_in_both_ranges_and_credits_share_a_slot(ledger, w3, world, chain_snapshot) -> None:
+    jobs = ledger.jobs
+    owner = world.provider1
+    # nonces 0-159 share the account's slot with its credit; later ones live in their own words
+    for nonce in (0, 159, 160, 415, 416, 2**200):
+        assert not jobs.nonce_used(owner.address, nonce)
+        jobs.invalidate_nonce(owner, nonce)
+        assert jobs.nonce_used(owner.address, nonce)
+        assert revert_of(jobs.invalidate_nonce, owner, nonce).error_name == "NonceAlreadyUsed"
+    assert not any(jobs.nonce_used(owner.address, n) for n in (1, 158, 161, 414, 417))
+    assert jobs.balance_of(owner.address) == 0
+    job_id = request_job(ledger, w3, world)
+    deadline = now(w3) + 600
+    sigs = [
+        jobs.sign_approval(owner, job_id, 159, deadline),
+        jobs.sign_approval(world.provider2, job_id, 300, deadline),
+        jobs.sign_approval(world.algo_owner, job_id, 5, deadline),
+    ]
+    assert revert_of(jobs.approve_batch, world.relayer, job_id, sigs).error_name == "NonceAlreadyUsed"
+    sigs[0] = jobs.sign_approval(owner, job_id, 158, deadline)
+    jobs.approve_batch(world.relayer, job_id, sigs)
+    attest_all(ledger, world, job_id)
+    price = jobs.terms(job_id).prices[0]
+    assert jobs.balance_of(owner.address) == price
+    assert jobs.withdraw(owner).event("Withdrawal").args["amount"] == price
+    assert jobs.balance_of(owner.address) == 0
+    assert all(jobs.nonce_used(owner.address, n) for n in (0, 158, 159, 160, 2**200))
+    assert revert_of(jobs.withdraw, owner).error_name == "NothingToWithdraw"
