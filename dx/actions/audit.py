@@ -19,9 +19,13 @@ def audit_usage(acting: str, dataset_id: int) -> dict:
     return context.client(acting).request("GET", f"/v1/audit/datasets/{dataset_id}/usage")
 
 
+def export_text(acting: str) -> str:
+    """The whole log as the exchange exports it (JSON lines, byte for byte)."""
+    return context.client(acting).request("GET", "/v1/audit/export", raw=True).text
+
+
 def export_entries(acting: str) -> list[dict]:
-    resp = context.client(acting).request("GET", "/v1/audit/export", raw=True)
-    return [json.loads(line) for line in resp.text.splitlines() if line.strip()]
+    return [json.loads(line) for line in export_text(acting).splitlines() if line.strip()]
 
 
 def verify_report(acting: str):
@@ -56,6 +60,6 @@ def audit_verify(acting: str) -> dict:
 
 
 def audit_export(acting: str, out: Path) -> dict:
-    entries = export_entries(acting)
-    Path(out).write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
-    return {"file": str(out), "entries": len(entries)}
+    text = export_text(acting)  # kept verbatim: a verifier must see exactly what the exchange served
+    Path(out).write_text(text)
+    return {"file": str(out), "entries": sum(1 for line in text.splitlines() if line.strip())}

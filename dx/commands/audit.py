@@ -64,4 +64,5 @@ def export(out: Annotated[Path, typer.Option("-o", "--out", help="File for the l
     """
     from dx import actions
 
-    output.emit(actions.audit_export(acting, out))
+    res = actions.audit_export(acting, out)
+    output.emit(res, lambda: output.console.print(f"exported {res['entries']} log entries to {out}"))

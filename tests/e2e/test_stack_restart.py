@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -69,3 +71,13 @@ def test_up_down_up_keeps_state(dx_stack):
     verdict = json.loads(dx_stack("--json", "audit", "verify").stdout)
     assert verdict["ok"] is True and verdict["entries"] > 0 and verdict["checkpoints"] >= 1
     assert [f for f in verdict["findings"] if f["severity"] == "error"] == []
+
+    # The exported log verifies offline too, with the notarizer's own CLI and only the chain.
+    exported = dx_stack.data_dir.parent / "trail.jsonl"
+    assert json.loads(dx_stack("--json", "audit", "export", "-o", str(exported)).stdout)["entries"] > 0
+    offline = subprocess.run(
+        [sys.executable, "-m", "notarizer.verify", "--rpc", second["rpc_url"], "--notary",
+         addresses["Notary"], "--log", str(exported), "--json"],
+        capture_output=True, text=True, env=dx_stack.env, timeout=120)
+    assert offline.returncode == 0, offline.stderr[-2000:]
+    assert json.loads(offline.stdout)["ok"] is True
