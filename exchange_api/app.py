@@ -80,9 +80,10 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         chain=chain,
         log=tlog,
     )
+    from exchange_api.catalog import _OUT_COLUMNS
     from exchange_api.catalog_index import CatalogIndex
 
-    ctx.extra["catalog_index"] = CatalogIndex(engine)
+    ctx.extra["catalog_index"] = CatalogIndex(engine, _OUT_COLUMNS)
     if chain is not None:
         from exchange_api.indexer import Indexer
 

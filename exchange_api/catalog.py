@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, exists, func, select
+from starlette.concurrency import run_in_threadpool
 
 from exchange_api.context import AppContext, get_ctx
 from exchange_api.errors import BadRequest, NotFound, problem_responses
@@ -221,7 +222,7 @@ def get_listing(engine: Engine, kind: str, listing_id: int) -> dict[str, Any]:
 
 
 def _search_route(kind: str):  # type: ignore[no-untyped-def]
-    def search(
+    async def search(
         ctx: Annotated[AppContext, Depends(get_ctx)],
         q: Annotated[
             str | None,
@@ -262,13 +263,14 @@ def _search_route(kind: str):  # type: ignore[no-untyped-def]
             status=None if status == "all" else status,
         )
         index = ctx.extra.get("catalog_index")
-        if index is not None and index.fresh():
-            result = index.search(
-                kind, **filters, sort=sort.value, page=page, page_size=page_size, out_columns=_OUT_COLUMNS
-            )
-            result["items"] = exact_price(result["items"], min_price, max_price)
-        else:
-            result = search_listings(ctx.engine, kind, **filters, sort=sort, page=page, page_size=page_size)
+        # The common case stays on the event loop (one primary-key read, then numpy work well under a
+        # millisecond); a rebuild or the SQL fallback runs in a worker thread.
+        if index is not None and (index.current() or await run_in_threadpool(index.fresh)):
+            body = index.search(kind, **filters, sort=sort.value, page=page, page_size=page_size)
+            return Response(body, media_type="application/json")
+        result = await run_in_threadpool(
+            lambda: search_listings(ctx.engine, kind, **filters, sort=sort, page=page, page_size=page_size)
+        )
         # Rows are already plain JSON types: skip re-validating them through the response model.
         return JSONResponse(result)
 

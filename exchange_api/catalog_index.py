@@ -1,16 +1,17 @@
-"""In-memory catalog index per worker: filters, sorts and pages listing ids in numpy, rows come from SQL.
+"""In-memory catalog index per worker: filters, sorts and pages listings in numpy; items pre-rendered.
 
 The hot read path of the API. Each worker keeps the filterable columns of every listing in arrays
 (positions follow listing id), plus posting lists for tags, schema columns, owners and words. A
-search intersects boolean masks and slices a precomputed sort order, then reads only the page's rows
-by primary key. The copy is checked against the `catalog_meta` counter on every search (one primary-key
-read): when the catalog changed it is rebuilt, or, if it was rebuilt a moment ago, that search goes to
-SQL (`catalog.search_listings`) so a client always reads its own writes.
+search intersects boolean masks, slices a precomputed sort order and splices the page's items, each
+rendered to JSON once per build. The copy is checked against the `catalog_meta` counter on every
+search (one primary-key read): when the catalog changed it is rebuilt, or, if it was rebuilt a moment
+ago, that search goes to SQL (`catalog.search_listings`) so a client always reads its own writes.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ class KindIndex:
     owners: dict[str, np.ndarray] = field(default_factory=dict)
     tags: dict[str, np.ndarray] = field(default_factory=dict)
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    rendered: list[bytes] = field(default_factory=list)  # each listing's response JSON, made once per build
+    exact_price: list[int] = field(default_factory=list)
     words: list[str] = field(default_factory=list)  # sorted, for prefix ranges
     postings: list[np.ndarray] = field(default_factory=list)  # parallel to `words`
 
@@ -94,10 +97,11 @@ class KindIndex:
         return ordered[::-1] if sort == "price_desc" else ordered
 
 
-def build_kind(engine: Engine, kind: str) -> KindIndex:
+def build_kind(engine: Engine, kind: str, out_columns: list[Any]) -> KindIndex:
+    extra = [c for c in out_columns if c.name not in ("listing_id", "status", "owner", "title")]
     with engine.connect() as conn:
         rows = conn.execute(
-            select(L.c.pk, L.c.listing_id, L.c.price_sort, L.c.status, L.c.owner, L.c.title)
+            select(L.c.pk, L.c.listing_id, L.c.price_sort, L.c.status, L.c.owner, L.c.title, *extra)
             .where(L.c.kind == kind)
             .order_by(L.c.listing_id)
         ).all()
@@ -125,6 +129,12 @@ def build_kind(engine: Engine, kind: str) -> KindIndex:
         words.setdefault(token, []).append(position[pk])
     sorted_words = sorted(words)
     ids = [r.listing_id for r in rows]
+    names = [c.name for c in out_columns]
+    rendered = []
+    for r in rows:
+        item = {name: getattr(r, name) for name in names}
+        item["id"] = item.pop("listing_id")
+        rendered.append(json.dumps(item, separators=(",", ":")).encode())
     return KindIndex(
         pk=np.asarray([r.pk for r in rows], dtype=np.int64),
         listing_id=np.asarray(ids, dtype=np.int64),
@@ -138,6 +148,8 @@ def build_kind(engine: Engine, kind: str) -> KindIndex:
         owners=_positions(owners),
         tags=_positions(tags),
         columns=_positions(cols),
+        rendered=rendered,
+        exact_price=[int(r.price_wei) for r in rows],
         words=sorted_words,
         postings=[np.asarray(words[w], dtype=np.int64) for w in sorted_words],
     )
@@ -146,8 +158,9 @@ def build_kind(engine: Engine, kind: str) -> KindIndex:
 class CatalogIndex:
     """The worker's copy of the catalog; `search` returns the same document as catalog.search_listings."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, out_columns: list[Any]) -> None:
         self.engine = engine
+        self.out_columns = out_columns
         self.version: int | None = None
         self.kinds: dict[str, KindIndex] = {}
         self.built_at = 0.0
@@ -156,6 +169,10 @@ class CatalogIndex:
     def _current_version(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(M.c.version).where(M.c.id == 1)).scalar() or 0)
+
+    def current(self) -> bool:
+        """True when the copy matches the database now (one primary-key read)."""
+        return self.version is not None and self._current_version() == self.version
 
     def fresh(self) -> bool:
         """Make the copy current if that is cheap enough now; False means: answer this search from SQL."""
@@ -167,7 +184,9 @@ class CatalogIndex:
                 return True
             if time.monotonic() - self.built_at < MIN_REBUILD_INTERVAL:
                 return False  # the catalog is changing fast: do not rebuild on every write
-            kinds = {kind: build_kind(self.engine, kind) for kind in ("dataset", "algorithm")}
+            kinds = {
+                kind: build_kind(self.engine, kind, self.out_columns) for kind in ("dataset", "algorithm")
+            }
             self.kinds, self.version, self.built_at = kinds, version, time.monotonic()
             return True
 
@@ -185,29 +204,22 @@ class CatalogIndex:
         sort: str,
         page: int,
         page_size: int,
-        out_columns: list[Any],
-    ) -> dict[str, Any]:
+    ) -> bytes:
+        """The response body (JSON bytes) of one catalog search, spliced from pre-rendered items."""
         index = self.kinds[kind]
         matches = index.match(q, owner, tags, columns, min_price, max_price, status)
-        ordered = index.order(matches, sort)
-        window = ordered[(page - 1) * page_size : page * page_size]
-        pks = [int(p) for p in index.pk[window]]
-        rows: dict[int, dict[str, Any]] = {}
-        if pks:
-            with self.engine.connect() as conn:
-                for r in conn.execute(select(L.c.pk, *out_columns).where(L.c.pk.in_(pks))):
-                    d = dict(r._mapping)
-                    rows[d.pop("pk")] = d
-        items = []
-        for pk in pks:
-            if pk in rows:  # a row deleted since the copy was built is skipped
-                d = rows[pk]
-                d["id"] = d.pop("listing_id")
-                items.append(d)
-        return {
-            "items": items,
-            "total": len(matches),
-            "total_is_exact": True,
-            "page": page,
-            "page_size": page_size,
-        }
+        window = index.order(matches, sort)[(page - 1) * page_size : page * page_size]
+        positions = [int(p) for p in window]
+        if min_price is not None or max_price is not None:
+            # The masks compared a float copy of the uint256 price: recheck the page exactly.
+            positions = [
+                p
+                for p in positions
+                if (min_price is None or index.exact_price[p] >= min_price)
+                and (max_price is None or index.exact_price[p] <= max_price)
+            ]
+        items = b",".join(index.rendered[p] for p in positions)
+        tail = json.dumps(
+            {"total": len(matches), "total_is_exact": True, "page": page, "page_size": page_size}
+        )
+        return b'{"items":[' + items + b"]," + tail[1:].encode()

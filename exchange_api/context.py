@@ -74,7 +74,8 @@ class AppContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    # async: FastAPI would otherwise hop to a worker thread just to read an attribute
     return request.app.state.ctx
 
 
