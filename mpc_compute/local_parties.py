@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import resource
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +58,9 @@ def _portable_error(exc: BaseException) -> BaseException:
 
 def _party_main(rank: int, conn, job: dict[str, Any]) -> None:
     """One party process: run one job, send the outcome back, exit (process exit frees every share)."""
+    # SPU/brpc log to stdout from C++; keep the parent's stdout for its own output (e.g. --json)
+    sys.stdout.flush()
+    os.dup2(2, 1)
     started = time.perf_counter()
     outcome = PartyOutcome(rank)
     try:
