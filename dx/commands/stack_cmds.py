@@ -40,6 +40,11 @@ def _supervisor() -> Supervisor:
     return sup or Supervisor(StackConfig.from_settings(get_settings()))
 
 
+def _same_chain(a: StackConfig, b: StackConfig) -> bool:
+    """Whether two configs name the same chain (a local one may move to another port)."""
+    return a.chain == b.chain and (a.chain != "external" or a.rpc_url == b.rpc_url)
+
+
 def bring_up(chain: str | None = None, rpc_url: str | None = None, timeout: float = 90.0,
              quiet: bool = False) -> dict:
     """Start the stack (used by `dx up` and `dx demo`); returns a summary for output."""
@@ -47,12 +52,22 @@ def bring_up(chain: str | None = None, rpc_url: str | None = None, timeout: floa
 
     settings = get_settings()
     previous = Supervisor.load(settings)
+    if previous is not None and chain is None and rpc_url is None:
+        # A plain `dx up` resumes the stack this data dir had: same chain kind (its state is there).
+        if previous.config.chain == "external":
+            rpc_url = previous.config.rpc_url
+        else:
+            chain = previous.config.chain
     config = StackConfig.from_settings(settings, chain, rpc_url)
-    if previous is not None and any(s.state in {"healthy", "starting"} for s in previous.status()
-                                    if s.name != "chain" or previous.config.chain != "external"):
-        if (previous.config.chain, previous.config.rpc_url) != (config.chain, config.rpc_url):
+    if previous is not None and not _same_chain(previous.config, config):
+        if any(s.state in {"healthy", "starting"} for s in previous.status()
+               if s.name != "chain" or previous.config.chain != "external"):
             raise StackError(f"a stack is already running here on {previous.config.chain} at "
                              f"{previous.config.rpc_url}", hint="run `dx down` first to change chains")
+        # The database, deployment and blobs in this data dir describe the other chain's state.
+        raise StackError(f"{config.data_dir} holds the state of a {previous.config.chain} chain at "
+                         f"{previous.config.rpc_url}",
+                         hint="run plain `dx up` to resume it, or use another --data-dir for a new chain")
     sup = Supervisor(config)
     summary: dict = {"data_dir": config.data_dir, "chain": config.chain, "rpc_url": config.rpc_url,
                      "api_url": config.api_url, "accounts": [], "deployment": None, "notes": []}

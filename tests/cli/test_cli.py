@@ -123,3 +123,13 @@ def test_real_entry_point_renders_expected_errors_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ")
     assert len(proc.stderr.strip().splitlines()) == 2  # the message and the hint
+
+
+def test_up_refuses_to_put_another_chain_on_a_data_dir(capsys):
+    from dx.stack import StackConfig, Supervisor
+
+    Supervisor(StackConfig.from_settings(get_settings(), "anvil")).save()  # this data dir held an Anvil chain
+    code, _, err = run(capsys, "up", "--chain", "ganache")
+    assert code == 3
+    assert "holds the state of a anvil chain" in err and "another --data-dir" in err
+    assert not (get_settings().data_dir / "logs").exists()  # nothing was started
