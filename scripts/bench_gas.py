@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'Notary.anchor steady-state mean':44} {sum(steady) // len(steady):>9,}  (target {ANCHOR_TARGET:,})"
     )
-    labels = ["first job of new participants", "second job, same participants"]
+    labels = ["first job (new deployment+participants)", "second job, same participants"]
     print(f"\n{'lifecycle step':44} {labels[0]:>30} {labels[1]:>30}")
     for step in result["lifecycles"][0]:
         row = "".join(f"{lc[step]:>31,}" for lc in result["lifecycles"])
