@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dx.components import require
 from dx_core.settings import get_settings
 
+if TYPE_CHECKING:  # web3 and the contracts are slow to import: only for the type checker
+    from web3 import Web3
 
-def web3_for(rpc_url: str):  # -> Web3 (imported lazily: web3 is slow to import)
+    from contracts.deploy import Deployment
+
+
+def web3_for(rpc_url: str) -> Web3:
     from web3 import Web3
 
     return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
@@ -18,14 +24,14 @@ def deployment_path() -> Path:
     return Path(get_settings().resolved_deployment_file)
 
 
-def load_deployment():
+def load_deployment() -> Deployment | None:
     """The saved Deployment, or None when there is no deployment file."""
     deploy_mod = require("contracts.deploy")
     path = deployment_path()
     return deploy_mod.Deployment.load(path) if path.exists() else None
 
 
-def is_live(w3, deployment) -> bool:
+def is_live(w3: Web3, deployment: Deployment) -> bool:
     """Whether `deployment` belongs to this chain, covers every contract the ledger has, and every
     address has code (a fresh chain has none)."""
     names = require("contracts.artifacts").available_contracts()
@@ -34,7 +40,7 @@ def is_live(w3, deployment) -> bool:
     return all(len(w3.eth.get_code(w3.to_checksum_address(a))) > 0 for a in deployment.addresses.values())
 
 
-def ensure_deployed(rpc_url: str, operator) -> tuple[object, bool]:
+def ensure_deployed(rpc_url: str, operator: object) -> tuple[Deployment, bool]:
     """(deployment, deployed_now): reuse the saved deployment if it is live on the chain, else deploy."""
     deploy_mod = require("contracts.deploy")
     w3 = web3_for(rpc_url)
@@ -48,7 +54,7 @@ def ensure_deployed(rpc_url: str, operator) -> tuple[object, bool]:
     return deployment, True
 
 
-def grant_notarizer(rpc_url: str, deployment, operator, notarizer_address: str) -> bool:
+def grant_notarizer(rpc_url: str, deployment: Deployment, operator: object, notarizer_address: str) -> bool:
     """Give the anchorer's own account the Notary's notarizer role (once); True if granted now."""
     if "Notary" not in deployment.addresses:
         return False

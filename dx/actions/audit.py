@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from dx import context, output
 from dx.components import require
-from dx.errors import VerificationError
+from dx.errors import StackError, VerificationError
 
 
 def audit_trail(acting: str, job_id: int) -> list[dict]:
@@ -28,17 +29,17 @@ def export_entries(acting: str) -> list[dict]:
     return [json.loads(line) for line in export_text(acting).splitlines() if line.strip()]
 
 
-def verify_report(acting: str):
+def verify_report(acting: str) -> Any:
     """notarizer.verifier's report on the exported log, checked against the Notary on the chain."""
-    verifier = require("notarizer.verifier")
-    ledger = context.ledger()
-    addresses = ledger.deployment.addresses if hasattr(ledger, "deployment") else {}
-    if not addresses:
-        from dx import deployment
+    from dx import deployment
 
-        addresses = deployment.load_deployment().addresses
-    return verifier.verify(context.rpc_url(), addresses["Notary"], export_entries(acting),
-                           addresses.get("ComputeJobs"))
+    verifier = require("notarizer.verifier")
+    dep = deployment.load_deployment()
+    if dep is None:
+        raise StackError(f"no deployment file at {deployment.deployment_path()}",
+                         hint="start the stack: `dx up`")
+    return verifier.verify(context.rpc_url(), dep.addresses["Notary"], export_entries(acting),
+                           dep.addresses.get("ComputeJobs"))
 
 
 def audit_verify(acting: str) -> dict:
