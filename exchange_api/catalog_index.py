@@ -165,10 +165,26 @@ class CatalogIndex:
         self.kinds: dict[str, KindIndex] = {}
         self.built_at = 0.0
         self._lock = threading.Lock()
+        self._version_lock = threading.Lock()
+        self._version_conn: Any = None
 
     def _current_version(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(M.c.version).where(M.c.id == 1)).scalar() or 0)
+        # Asked on every search: a dedicated DBAPI connection skips the pool and statement compilation.
+        with self._version_lock:
+            try:
+                if self._version_conn is None:
+                    self._version_conn = self.engine.raw_connection()
+                cur = self._version_conn.cursor()
+                cur.execute("SELECT version FROM catalog_meta WHERE id = 1")
+                row = cur.fetchone()
+                cur.close()
+                self._version_conn.rollback()  # end the read, so the next one sees newer commits
+                return int(row[0]) if row else 0
+            except Exception:
+                if self._version_conn is not None:
+                    self._version_conn.invalidate()
+                    self._version_conn = None
+                raise
 
     def current(self) -> bool:
         """True when the copy matches the database now (one primary-key read)."""

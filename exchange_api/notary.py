@@ -20,7 +20,7 @@ class RequestNotary:
     queue put, not a database write. A crash loses at most the entries of the last `interval` seconds.
     """
 
-    def __init__(self, transparency_log: Any, metrics: Metrics, interval: float = 0.2, batch: int = 500):
+    def __init__(self, transparency_log: Any, metrics: Metrics, interval: float = 0.05, batch: int = 200):
         self.log = transparency_log
         self.metrics = metrics
         self.interval = interval

@@ -140,29 +140,68 @@ def catalog_queries(rng: random.Random, count: int) -> list[str]:
     return out
 
 
-async def _drive_phase(base: str, paths: list[str], clients: int, duration: float) -> dict:
+class RawHttpClient:
+    """A keep-alive HTTP/1.1 GET client on bare asyncio streams, one connection per worker.
+
+    httpx costs about 3 ms of CPU per request here, so a one-process httpx driver saturates its core
+    near 330 requests/s and measures itself rather than the server; this client costs a few percent
+    of that. Responses must carry Content-Length (the catalog and /livez do)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        status = int((await self.reader.readline()).split()[1])
+        length = None
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise ConnectionError(f"no Content-Length in the response to {path}")
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def _drive_phase(base: str, paths: list[str], clients: int, duration: float, driver: str) -> dict:
     import httpx
 
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + duration
+    host, port = base.removeprefix("http://").split(":")
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
 
         async def worker(offset: int) -> None:
             nonlocal errors
+            raw = RawHttpClient(host, int(port))
             i = offset
             while time.perf_counter() < stop_at:
                 path = paths[i % len(paths)]
                 i += clients
                 t0 = time.perf_counter()
                 try:
-                    resp = await http.get(path)
-                    ok = resp.status_code == 200
-                except httpx.HTTPError:
+                    if driver == "httpx":
+                        ok = (await http.get(path)).status_code == 200
+                    else:
+                        ok = (await raw.get(path))[0] == 200
+                except (httpx.HTTPError, OSError, ValueError, IndexError):
                     ok = False
+                    raw.close()
+                    raw = RawHttpClient(host, int(port))
                 latencies.append(time.perf_counter() - t0)
                 errors += not ok
+            raw.close()
 
         started = time.perf_counter()
         await asyncio.gather(*(worker(k) for k in range(clients)))
@@ -205,14 +244,14 @@ def server_pids(parent: int) -> list[int]:
     return pids
 
 
-def drive(base: str, clients: int, duration: float, warmup: float, pids: list[int]) -> dict:
+def drive(base: str, clients: int, duration: float, warmup: float, pids: list[int], driver: str) -> dict:
     """The driver process's job: baseline phase, then catalog phase (each after a short warm-up)."""
     rng = random.Random(11)
     out = {}
     for name, paths in (("baseline", ["/livez"]), ("catalog", catalog_queries(rng, 2000))):
-        asyncio.run(_drive_phase(base, paths, clients, warmup))
+        asyncio.run(_drive_phase(base, paths, clients, warmup, driver))
         before, driver_before = cpu_seconds(pids), time.process_time()
-        stats = asyncio.run(_drive_phase(base, paths, clients, duration))
+        stats = asyncio.run(_drive_phase(base, paths, clients, duration, driver))
         used, driver_used = cpu_seconds(pids) - before, time.process_time() - driver_before
         stats["server_cpu_ms_per_request"] = round(used * 1000 / max(stats["requests"], 1), 3)
         # The driver shares the machine: its own cost per request bounds what one box can measure.
@@ -238,11 +277,17 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--drive", default=None, help=argparse.SUPPRESS)  # internal: run as the driver
     parser.add_argument("--pids", default="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--driver",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="HTTP client of the load driver (raw asyncio keep-alive, or httpx.AsyncClient)",
+    )
     args = parser.parse_args()
 
     if args.drive:
         pids = [int(p) for p in args.pids.split(",") if p]
-        print(json.dumps(drive(args.drive, args.clients, args.duration, args.warmup, pids)))
+        print(json.dumps(drive(args.drive, args.clients, args.duration, args.warmup, pids, args.driver)))
         return 0
 
     with tempfile.TemporaryDirectory(prefix="dx-bench-") as tmp:
@@ -309,6 +354,8 @@ def main() -> int:
                     str(args.warmup),
                     "--pids",
                     ",".join(str(p) for p in server_pids(server.pid)),
+                    "--driver",
+                    args.driver,
                 ],
                 cwd=REPO,
                 capture_output=True,
@@ -327,6 +374,7 @@ def main() -> int:
     cat, bl = result["catalog"], result["baseline"]
     report = {
         "listings": args.listings,
+        "driver": args.driver,
         "clients": args.clients,
         "workers": args.workers,
         "database": database_url.split(":")[0],
