@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dx.components import require
+from dx.errors import StackError
 from dx_core.settings import get_settings
 
 if TYPE_CHECKING:  # web3 and the contracts are slow to import: only for the type checker
@@ -46,12 +47,26 @@ def ensure_deployed(rpc_url: str, operator: object) -> tuple[Deployment, bool]:
     w3 = web3_for(rpc_url)
     existing = load_deployment()
     if existing is not None and is_live(w3, existing):
+        current = current_source_hash()
+        if existing.source_hash and current and existing.source_hash != current:
+            # The chain, database and blobs here belong to contracts built from other sources.
+            raise StackError(
+                f"the contracts deployed for {get_settings().data_dir} were built from other sources "
+                f"({existing.source_hash[:12]}…, this checkout has {current[:12]}…)",
+                hint="use a fresh --data-dir (or delete this one) to deploy the current contracts")
         return existing, False
     deployment = deploy_mod.deploy(w3, operator)
     path = deployment_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     deployment.save(path)
     return deployment, True
+
+
+def current_source_hash() -> str:
+    """The source hash `contracts.deploy` records for this checkout's artifacts ("" if none)."""
+    artifacts = require("contracts.artifacts")
+    names = artifacts.available_contracts()
+    return artifacts.load_artifact(names[0]).get("sourceHash", "") if names else ""
 
 
 def grant_notarizer(rpc_url: str, deployment: Deployment, operator: object, notarizer_address: str) -> bool:
