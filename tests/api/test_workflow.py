@@ -278,3 +278,27 @@ def test_audit_trail_is_for_regulators(world, listings) -> None:
     chain_kinds = c["regulator"].request("GET", "/v1/audit/entries", params={"kind": "listing.created"})
     chain_items = chain_kinds["items"]
     assert len(chain_items) >= 3
+
+
+def test_sign_in_over_http_refuses_replays_and_foreign_signatures(world, api_server) -> None:
+    import httpx
+    from eth_account import Account
+
+    from tests.fixtures.api import sign_text, siwe_message
+
+    member = world["people"]["buyer"]
+    with httpx.Client(base_url=api_server.url, timeout=30) as http:
+        n = http.get("/v1/auth/nonce", headers={"X-Request-ID": "http-auth-1"})
+        assert n.headers["x-request-id"] == "http-auth-1"
+        n = n.json()
+        text = siwe_message(member, n["domain"], n["nonce"], n["chain_id"])
+        forged = http.post("/v1/auth/login", json={"message": text, "signature": sign_text(Account.create(), text)})
+        assert forged.status_code == 401 and forged.headers["content-type"] == "application/problem+json"
+        ok = http.post("/v1/auth/login", json={"message": text, "signature": sign_text(member, text)})
+        # The forged attempt did not burn the nonce: only a verified signature consumes it.
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["roles"] == ["buyer"]
+        replay = http.post("/v1/auth/login", json={"message": text, "signature": sign_text(member, text)})
+        assert replay.status_code == 401 and "already used" in replay.json()["detail"]
+        metrics = http.get("/metrics").text
+        assert 'route="/v1/auth/login",status="401"' in metrics.replace('method="POST",', "")
