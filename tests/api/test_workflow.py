@@ -292,7 +292,9 @@ def test_sign_in_over_http_refuses_replays_and_foreign_signatures(world, api_ser
         assert n.headers["x-request-id"] == "http-auth-1"
         n = n.json()
         text = siwe_message(member, n["domain"], n["nonce"], n["chain_id"])
-        forged = http.post("/v1/auth/login", json={"message": text, "signature": sign_text(Account.create(), text)})
+        forged = http.post(
+            "/v1/auth/login", json={"message": text, "signature": sign_text(Account.create(), text)}
+        )
         assert forged.status_code == 401 and forged.headers["content-type"] == "application/problem+json"
         ok = http.post("/v1/auth/login", json={"message": text, "signature": sign_text(member, text)})
         # The forged attempt did not burn the nonce: only a verified signature consumes it.
