@@ -5,13 +5,16 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 
 /// @title Notary
 /// @notice Anchors checkpoints (tree size, root) of the exchange's append-only transparency log.
-/// @dev Tree sizes strictly grow. Storage is laid out for a cheap `anchor`: one fresh slot per root,
-///      the (size, timestamp, block) records packed two per slot, and one head slot with the count.
+/// @dev Tree sizes strictly grow. Storage is laid out so that every `anchor` writes exactly one fresh
+///      slot: the root. The head slot holds the count and the latest checkpoint's size, timestamp and
+///      block; older checkpoints' sizes and timestamps live only in their `CheckpointAnchored` event
+///      (logs are part of consensus, so reading them is as trustless as reading storage). A second
+///      fresh slot per anchor (the previous layout) costs 20k gas and pushed anchors past 60k.
 contract Notary is AccessControl {
     /// @notice Role of the accounts allowed to anchor checkpoints.
     bytes32 public constant NOTARIZER_ROLE = keccak256("NOTARIZER_ROLE");
 
-    /// @notice A checkpoint as returned by the views.
+    /// @notice A checkpoint as returned by `latest`.
     struct Checkpoint {
         uint64 treeSize;
         bytes32 root;
@@ -19,18 +22,21 @@ contract Notary is AccessControl {
         uint64 blockNumber;
     }
 
-    /// @dev Number of checkpoints and the latest tree size, in one slot.
+    /// @dev Number of checkpoints and the latest checkpoint's record, in one slot.
     struct Head {
         uint64 count;
         uint64 latestTreeSize;
+        uint64 latestTimestamp;
+        uint64 latestBlock;
     }
 
     Head private _head;
     mapping(uint256 index => bytes32 root) private _roots;
-    /// @dev Two 128-bit records per slot: treeSize (64) | timestamp (32) | blockNumber (32).
-    mapping(uint256 pairIndex => uint256 records) private _records;
+    /// @notice Block the Notary was deployed in: readers scan `CheckpointAnchored` logs from here.
+    uint256 public deploymentBlock;
 
-    /// @notice A checkpoint was anchored.
+    /// @notice Checkpoint `index` was anchored: the only place its tree size and timestamp are kept once
+    ///         a later checkpoint exists (the root stays in storage, see `rootAt`).
     event CheckpointAnchored(uint256 indexed index, uint64 treeSize, bytes32 root, uint64 timestamp);
 
     /// @notice The new tree size does not exceed the previous one.
@@ -43,6 +49,7 @@ contract Notary is AccessControl {
     /// @param admin Account that may grant and revoke the notarizer role.
     constructor(address admin) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        deploymentBlock = block.number;
     }
 
     /// @notice Anchor a checkpoint of the transparency log.
@@ -53,12 +60,13 @@ contract Notary is AccessControl {
         Head memory head = _head;
         if (treeSize <= head.latestTreeSize) revert TreeSizeNotGrowing(head.latestTreeSize, treeSize);
         index = head.count;
-        _head = Head({count: head.count + 1, latestTreeSize: treeSize});
+        _head = Head({
+            count: head.count + 1,
+            latestTreeSize: treeSize,
+            latestTimestamp: uint64(block.timestamp),
+            latestBlock: uint64(block.number)
+        });
         _roots[index] = root;
-        uint256 record = (uint256(treeSize) << 64) | (uint256(uint32(block.timestamp)) << 32)
-            | uint256(uint32(block.number));
-        uint256 shift = (index & 1) * 128;
-        _records[index >> 1] |= record << shift;
         emit CheckpointAnchored(index, treeSize, root, uint64(block.timestamp));
     }
 
@@ -67,24 +75,24 @@ contract Notary is AccessControl {
         return _head.count;
     }
 
-    /// @notice The checkpoint at `index` (from 0).
-    function checkpoint(uint256 index) public view returns (Checkpoint memory) {
+    /// @notice The root of checkpoint `index` (from 0); its tree size is in the checkpoint's
+    ///         `CheckpointAnchored` event (or `latest` for the newest checkpoint).
+    function rootAt(uint256 index) external view returns (bytes32) {
         uint256 count = _head.count;
         if (index >= count) revert CheckpointNotFound(index, count);
-        uint256 record = (_records[index >> 1] >> ((index & 1) * 128)) & type(uint128).max;
-        return Checkpoint({
-            treeSize: uint64(record >> 64),
-            root: _roots[index],
-            timestamp: uint64(uint32(record >> 32)),
-            blockNumber: uint64(uint32(record))
-        });
+        return _roots[index];
     }
 
-    /// @notice The most recent checkpoint and its index.
+    /// @notice The most recent checkpoint and its index, entirely from storage.
     function latest() external view returns (uint256 index, Checkpoint memory cp) {
-        uint256 count = _head.count;
-        if (count == 0) revert NoCheckpoints();
-        index = count - 1;
-        cp = checkpoint(index);
+        Head memory head = _head;
+        if (head.count == 0) revert NoCheckpoints();
+        index = head.count - 1;
+        cp = Checkpoint({
+            treeSize: head.latestTreeSize,
+            root: _roots[index],
+            timestamp: head.latestTimestamp,
+            blockNumber: head.latestBlock
+        });
     }
 }

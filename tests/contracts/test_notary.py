@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from contracts import ContractRevert
+from contracts.bindings.notary import CheckpointLogError, check_root, one_per_index
+from contracts.types import Checkpoint
 
 pytestmark = [pytest.mark.contracts, pytest.mark.chain]
 
@@ -69,3 +71,40 @@ def test_relay_a_transaction_signed_off_box(ledger, operator, chain_snapshot) ->
     assert result.event("CheckpointAnchored").args["treeSize"] == 3
     assert ledger.notary.latest().root == b"\x09" * 32
     assert [e.event for e in ledger.events(result.block_number)] == ["CheckpointAnchored"]
+
+
+def test_old_checkpoints_come_from_logs_checked_against_storage(ledger, operator, chain_snapshot) -> None:
+    notary = ledger.notary
+    assert notary.checkpoints() == []
+    assert notary.deployment_block() <= ledger.w3.eth.block_number
+    results = [notary.anchor(operator, 3 * (i + 1), bytes([0x40 + i]) * 32) for i in range(4)]
+    everything = notary.checkpoints()
+    assert [(c.index, c.tree_size, c.block_number) for c in everything] == [
+        (i, 3 * (i + 1), r.block_number) for i, r in enumerate(results)
+    ]
+    assert everything == [notary.checkpoint(i) for i in range(4)]
+    assert everything[-1] == notary.latest()
+    assert [notary.root_at(i) for i in range(4)] == [bytes([0x40 + i]) * 32 for i in range(4)]
+    with pytest.raises(ContractRevert) as info:
+        notary.root_at(4)
+    assert str(info.value) == "Notary.CheckpointNotFound(index=4, count=4)"
+
+
+def test_log_helpers_refuse_missing_repeated_or_contradicted_logs() -> None:
+    a = Checkpoint(0, 5, b"\x01" * 32, 100, 7)
+    b = Checkpoint(1, 9, b"\x02" * 32, 101, 8)
+    assert one_per_index([b, a, Checkpoint(2, 11, b"\x03" * 32, 102, 9)], range(2)) == [a, b]
+    with pytest.raises(CheckpointLogError, match="checkpoint 1 but the chain returned 0"):
+        one_per_index([a], range(2))
+    with pytest.raises(CheckpointLogError, match="checkpoint 0 but the chain returned 2"):
+        one_per_index([a, a, b], range(2))
+    assert check_root(b, b"\x02" * 32) == b
+    with pytest.raises(CheckpointLogError, match="checkpoint 1: its CheckpointAnchored log has root 0202"):
+        check_root(b, b"\x09" * 32)
+
+
+def test_every_steady_state_anchor_costs_under_60k_gas(ledger, operator, chain_snapshot) -> None:
+    # One fresh slot (the root) per anchor; sizes of older checkpoints live in the event only.
+    gas = [ledger.notary.anchor(operator, 10_000 * (i + 1), bytes([i + 1]) * 32).gas_used for i in range(6)]
+    assert all(g < 60_000 for g in gas[1:]), gas
+    assert max(gas[1:]) - min(gas[1:]) < 100, gas  # no alternating pattern left
