@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Annotated, Any
 
@@ -152,6 +153,33 @@ def _relay(ctx: AppContext, session: Session, rows: list[Approval], fn: str, *ar
     )
 
 
+_BATCH_LOCK = threading.Lock()
+
+
+def _relay_if_complete(ctx: AppContext, session: Session, job: Job) -> tuple[list[str], TxOut | None]:
+    """Relay approveBatch once every pending owner has a verified approval; returns who is missing."""
+    ready = list(
+        session.execute(
+            select(Approval).where(
+                Approval.job_id == job.job_id, Approval.decision == "approve", Approval.status == "verified"
+            )
+        ).scalars()
+    )
+    chain_now = int(ctx.chain.w3.eth.get_block("latest")["timestamp"])
+    for r in ready:
+        if r.deadline < chain_now:  # expired while waiting for the others: that owner must sign again
+            r.status, r.error = "expired", f"deadline {r.deadline} passed before all owners approved"
+            session.add(r)
+    session.commit()
+    by_owner = {r.owner: r for r in ready if r.status == "verified"}
+    waiting = [o for o in pending_owners(job) if o not in by_owner]
+    if waiting:
+        return waiting, None
+    rows = [by_owner[o] for o in pending_owners(job)]
+    signed = [_signed(r).as_tuple() for r in rows]
+    return [], _relay(ctx, session, rows, "approveBatch", job.job_id, _terms(job), signed)
+
+
 def _signed(row: Approval) -> Any:
     from contracts import eip712
 
@@ -197,28 +225,10 @@ def submit_approval(
     job = visible_job(session, job_id, member)
     row = _store(session, verify_signature(ctx, session, job, "approve", body))
     _notarize(ctx, row)
-    ready = [
-        r[0]
-        for r in session.execute(
-            select(Approval).where(
-                Approval.job_id == job_id, Approval.decision == "approve", Approval.status == "verified"
-            )
-        ).all()
-    ]
-    chain_now = int(ctx.chain.w3.eth.get_block("latest")["timestamp"])
-    for r in ready:
-        if r.deadline < chain_now:  # expired while waiting for the others: that owner must sign again
-            r.status, r.error = "expired", f"deadline {r.deadline} passed before all owners approved"
-            session.add(r)
-    session.commit()
-    by_owner = {r.owner: r for r in ready if r.status == "verified"}
-    waiting = [o for o in pending_owners(job) if o not in by_owner]
-    relayed = None
-    if not waiting:
-        rows = [by_owner[o] for o in pending_owners(job)]
-        relayed = _relay(
-            ctx, session, rows, "approveBatch", job_id, _terms(job), [_signed(r).as_tuple() for r in rows]
-        )
+    # Two owners submitting the last approvals at once must not both relay the batch: one decides.
+    with _BATCH_LOCK:
+        session.expire_all()
+        waiting, relayed = _relay_if_complete(ctx, session, job)
     session.expire_all()
     job = session.get(Job, job_id)
     return ApprovalResultOut(job=job_out_many(session, [job])[0], relayed=relayed, waiting_for=waiting)
