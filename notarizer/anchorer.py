@@ -119,11 +119,14 @@ class Anchorer:
             )
             self.log.forget_checkpoints_from(lost[0])
         latest: AnchoredCheckpoint | None = None
+        missing = sum(1 for i in range(count - 1) if i not in recorded)
+        # Older checkpoints' sizes are in their logs: one scan for all rather than one per checkpoint.
+        on_chain = {cp.index: cp for cp in self.notary.checkpoints()} if missing else {}
         for index in range(count):
             mine = recorded.get(index)
             if mine is not None and index < count - 1:
                 continue  # checked when recorded; only the latest is re-proved each run
-            cp = self.notary.checkpoint(index)
+            cp = on_chain.get(index) or self.notary.checkpoint(index)
             self._check_prefix(index, cp.tree_size, cp.root)
             if mine is None or (mine.tree_size, mine.root) != (cp.tree_size, cp.root):
                 if mine is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic, to_checksum_address
@@ -10,6 +10,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 
 from contracts.artifacts import abi as artifact_abi
+from contracts.bindings.notary import CheckpointLogError, anchored_logs, check_root, one_per_index
 
 # The ComputeJobs events that must each have a log entry (and every entry citing one must match it).
 # JobApproved is not among them: approvals are logged as approval.signature entries by the API.
@@ -60,20 +61,38 @@ class ChainView:
         role = self.notary.functions.NOTARIZER_ROLE().call()
         return bool(self.notary.functions.hasRole(role, to_checksum_address(address)).call())
 
+    def _latest(self) -> ChainCheckpoint | None:
+        if int(self.notary.functions.checkpointCount().call()) == 0:
+            return None
+        index, (size, root, ts, block) = self.notary.functions.latest().call()
+        return ChainCheckpoint(int(index), int(size), bytes(root), int(ts), int(block))
+
+    def _deployment_block(self) -> int:
+        return int(self.notary.functions.deploymentBlock().call())
+
     def checkpoints(self) -> list[ChainCheckpoint]:
-        """Every checkpoint anchored on the Notary, in order."""
-        count = int(self.notary.functions.checkpointCount().call())
-        out = []
-        for i in range(count):
-            size, root, ts, block = self.notary.functions.checkpoint(i).call()
-            out.append(ChainCheckpoint(i, int(size), bytes(root), int(ts), int(block)))
+        """Every checkpoint anchored on the Notary, in order: older ones from their CheckpointAnchored logs
+        (the Notary keeps only their roots in storage), the newest as stored."""
+        newest = self._latest()
+        if newest is None:
+            return []
+        logs = one_per_index(anchored_logs(self.notary, self._deployment_block()), range(newest.index + 1))
+        out = [ChainCheckpoint(**asdict(cp)) for cp in logs]
+        if out[-1] != newest:
+            raise CheckpointLogError(f"the newest checkpoint: log {out[-1]}, Notary storage {newest}")
         return out
 
     def checkpoint(self, index: int) -> ChainCheckpoint | None:
-        if index >= int(self.notary.functions.checkpointCount().call()):
+        """Checkpoint `index` (None if not anchored): the newest as stored, an older one from its log,
+        whose root must be the one the Notary stores."""
+        newest = self._latest()
+        if newest is None or index > newest.index:
             return None
-        size, root, ts, block = self.notary.functions.checkpoint(index).call()
-        return ChainCheckpoint(index, int(size), bytes(root), int(ts), int(block))
+        if index == newest.index:
+            return newest
+        root = bytes(self.notary.functions.rootAt(index).call())
+        found = anchored_logs(self.notary, self._deployment_block(), index)
+        return ChainCheckpoint(**asdict(check_root(one_per_index(found, range(index, index + 1))[0], root)))
 
     def events(
         self,

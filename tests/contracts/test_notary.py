@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from contracts import ContractRevert
@@ -108,3 +110,16 @@ def test_every_steady_state_anchor_costs_under_60k_gas(ledger, operator, chain_s
     gas = [ledger.notary.anchor(operator, 10_000 * (i + 1), bytes([i + 1]) * 32).gas_used for i in range(6)]
     assert all(g < 60_000 for g in gas[1:]), gas
     assert max(gas[1:]) - min(gas[1:]) < 100, gas  # no alternating pattern left
+
+
+def test_regulator_chain_view_reads_the_same_checkpoints(ledger, operator, chain, chain_snapshot) -> None:
+    from notarizer.chainview import ChainView
+
+    view = ChainView(chain.rpc_url, ledger.notary.address)
+    assert view.checkpoints() == [] and view.checkpoint(0) is None
+    for i in range(3):
+        ledger.notary.anchor(operator, 100 * (i + 1), bytes([0x70 + i]) * 32)
+    ours = [asdict(cp) for cp in ledger.notary.checkpoints()]
+    assert [asdict(cp) for cp in view.checkpoints()] == ours
+    assert [asdict(view.checkpoint(i)) for i in range(3)] == ours  # two from logs, the newest from storage
+    assert view.checkpoint(3) is None
