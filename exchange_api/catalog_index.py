@@ -39,7 +39,7 @@ class KindIndex:
     pk: np.ndarray
     listing_id: np.ndarray
     price: np.ndarray  # float copy of the wei price (exact values are rechecked on the page)
-    status: np.ndarray  # object array of status strings
+    status: dict[str, np.ndarray]  # status -> boolean mask (comparing an object array costs more)
     by_price: np.ndarray  # positions sorted by (price, listing id)
     by_title: np.ndarray  # positions sorted by (title, listing id)
     owners: dict[str, np.ndarray] = field(default_factory=dict)
@@ -67,7 +67,11 @@ class KindIndex:
         status: str | None,
     ) -> np.ndarray:
         """Positions of the matching listings, in listing-id order."""
-        mask = np.ones(len(self.pk), dtype=bool) if status is None else self.status == status
+        if status is None:
+            mask = np.ones(len(self.pk), dtype=bool)
+        else:
+            known = self.status.get(status)
+            mask = known.copy() if known is not None else np.zeros(len(self.pk), dtype=bool)
         if owner is not None:
             mask &= self._mask(self.owners.get(owner))
         for tag in tags:
@@ -139,7 +143,9 @@ def build_kind(engine: Engine, kind: str, out_columns: list[Any]) -> KindIndex:
         pk=np.asarray([r.pk for r in rows], dtype=np.int64),
         listing_id=np.asarray(ids, dtype=np.int64),
         price=np.asarray([r.price_sort for r in rows], dtype=np.float64),
-        status=np.asarray([r.status for r in rows], dtype=object),
+        status={
+            st: np.asarray([r.status == st for r in rows], dtype=bool) for st in {r.status for r in rows}
+        },
         # Same tie-breaks as the SQL path: (price, id) and (title, id) in binary string order.
         by_price=np.asarray(
             sorted(range(len(rows)), key=lambda i: (rows[i].price_sort, ids[i])), dtype=np.int64

@@ -9,7 +9,8 @@ export class ChainError extends Error {}
 const utf8 = (s) => new TextEncoder().encode(s);
 const selector = (sig) => bytesToHex(keccak256(utf8(sig)).slice(0, 4));
 export const CHECKPOINT_ANCHORED_TOPIC = "0x" + bytesToHex(keccak256(utf8("CheckpointAnchored(uint256,uint64,bytes32,uint64)")));
-const SEL_CHECKPOINT = selector("checkpoint(uint256)");
+const SEL_ROOT_AT = selector("rootAt(uint256)");
+const SEL_DEPLOYMENT_BLOCK = selector("deploymentBlock()");
 const SEL_COUNT = selector("checkpointCount()");
 
 const word = (n) => BigInt(n).toString(16).padStart(64, "0");
@@ -19,13 +20,6 @@ function words(hex) {
   const out = [];
   for (let k = 0; k + 64 <= clean.length; k += 64) out.push(clean.slice(k, k + 64));
   return out;
-}
-
-function decodeCheckpoint(hex, index) {
-  const w = words(hex || "0x");
-  if (w.length < 4) throw new ChainError(`Notary.checkpoint(${index}) returned no record`);
-  return { treeSize: Number(BigInt(`0x${w[0]}`)), root: w[1], timestamp: Number(BigInt(`0x${w[2]}`)),
-    blockNumber: Number(BigInt(`0x${w[3]}`)) };
 }
 
 export class ChainReader {
@@ -76,11 +70,39 @@ export class ChainReader {
     });
   }
 
-  /** Notary records for many indices in one batch (see `checkpoint`). */
+  /**
+   * The Notary's record of checkpoints `indices`: {treeSize, root (hex), timestamp, blockNumber} each. The Notary
+   * stores every root but only the newest size, so sizes and timestamps come from the CheckpointAnchored logs
+   * (part of consensus, as trustless as storage), and each log's root must be the stored one. Two round trips
+   * however many checkpoints: the stored roots in one batch, then one eth_getLogs for all the indices.
+   */
   async checkpoints(indices) {
-    const out = await this.batch(indices.map((i) => ["eth_call",
-      [{ to: this.notary, data: `0x${SEL_CHECKPOINT}${word(i)}` }, "latest"]]));
-    return out.map((hex, k) => decodeCheckpoint(hex, indices[k]));
+    if (!indices.length) return [];
+    const ethCall = (data) => ["eth_call", [{ to: this.notary, data: `0x${data}` }, "latest"]];
+    const [deployed, ...roots] = await this.batch([ethCall(SEL_DEPLOYMENT_BLOCK),
+      ...indices.map((i) => ethCall(`${SEL_ROOT_AT}${word(i)}`))]);
+    const logs = await this.call("eth_getLogs", [{ address: this.notary, fromBlock: `0x${BigInt(deployed).toString(16)}`,
+      toBlock: "latest", topics: [CHECKPOINT_ANCHORED_TOPIC, indices.map((i) => `0x${word(i)}`)] }]);
+    const byIndex = new Map();
+    for (const log of logs || []) {
+      if (log.removed) continue;
+      const i = Number(BigInt(log.topics[1]));
+      byIndex.set(i, [...(byIndex.get(i) || []), log]);
+    }
+    return indices.map((i, k) => {
+      const stored = words(roots[k] || "0x")[0];
+      if (!stored) throw new ChainError(`Notary.rootAt(${i}) returned no root`);
+      const found = byIndex.get(i) || [];
+      if (found.length !== 1) {
+        throw new ChainError(`the chain returned ${found.length} CheckpointAnchored logs for checkpoint #${i}`);
+      }
+      const w = words(found[0].data);
+      if (w.length < 3 || w[1] !== stored) {
+        throw new ChainError(`the log of checkpoint #${i} disagrees with the root the Notary stores (${stored.slice(0, 12)}…)`);
+      }
+      return { treeSize: Number(BigInt(`0x${w[0]}`)), root: stored, timestamp: Number(BigInt(`0x${w[2]}`)),
+        blockNumber: Number(BigInt(found[0].blockNumber)) };
+    });
   }
 
   /** CheckpointAnchored events of many transactions in one batch (see `anchoredEvent`). */
@@ -93,10 +115,9 @@ export class ChainReader {
     return Number(BigInt(await this.call("eth_call", [{ to: this.notary, data: `0x${SEL_COUNT}` }, "latest"])));
   }
 
-  /** The Notary's own record of checkpoint `index`: {treeSize, root (hex), timestamp, blockNumber}. */
+  /** The Notary's record of checkpoint `index`: {treeSize, root (hex), timestamp, blockNumber} (see `checkpoints`). */
   async checkpoint(index) {
-    const out = await this.call("eth_call", [{ to: this.notary, data: `0x${SEL_CHECKPOINT}${word(index)}` }, "latest"]);
-    return decodeCheckpoint(out, index);
+    return (await this.checkpoints([index]))[0];
   }
 
   /** The CheckpointAnchored event of transaction `txHash`, or null when it carries none from the Notary. */

@@ -29,7 +29,7 @@ export async function verifyCheckpoints(checkpoints, chain) {
   let events = new Map();
   if (chain) {
     chainCount = await chain.checkpointCount();
-    // Two batched round trips for the whole list, however many checkpoints there are.
+    // A fixed number of batched round trips for the whole list, however many checkpoints there are.
     const onchainIndices = checkpoints.map((cp) => num(cp.index)).filter((i) => i < chainCount);
     const fetched = await chain.checkpoints(onchainIndices);
     records = new Map(onchainIndices.map((i, k) => [i, fetched[k]]));
