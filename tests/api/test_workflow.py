@@ -304,3 +304,31 @@ def test_sign_in_over_http_refuses_replays_and_foreign_signatures(world, api_ser
         assert replay.status_code == 401 and "already used" in replay.json()["detail"]
         metrics = http.get("/metrics").text
         assert 'route="/v1/auth/login",status="401"' in metrics.replace('method="POST",', "")
+
+
+def test_update_and_delist_reach_the_catalog(world, listings) -> None:
+    c = world["c"]
+    d3 = c["seller1"].publish_dataset(
+        _meta("Branch visits", ["retail"], ["id", "visits"]), b"manifest-3", price_wei=70
+    )
+    c["seller1"].update_dataset(
+        d3,
+        _meta("Branch footfall", ["retail", "geo"], ["id", "visits"]),
+        b"manifest-3b",
+        price_wei=90,
+        max_uses=5,
+    )
+    item = c["buyer"].dataset(d3)
+    assert (item["title"], item["price_wei"], item["max_uses"]) == ("Branch footfall", "90", 5)
+    assert item["manifest_hash"] == "0x" + hashlib.sha256(b"manifest-3b").hexdigest()
+    assert [i["id"] for i in c["buyer"].search_datasets(tag="geo")["items"]] == [d3]
+    # Only the owner may change a listing.
+    with pytest.raises(ExchangeError) as err:
+        c["seller2"].delist_dataset(d3)
+    assert err.value.status == 403
+    c["seller1"].delist_dataset(d3)
+    assert c["buyer"].dataset(d3)["status"] == "delisted"
+    assert d3 not in [i["id"] for i in c["buyer"].search_datasets(tag="geo")["items"]]
+    with pytest.raises(ExchangeError) as err:
+        _request(c["buyer"], [d3], listings["a1"])
+    assert err.value.status == 422 and err.value.contract_error == "DatasetNotActive"
