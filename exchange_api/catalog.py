@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from enum import StrEnum
@@ -20,6 +21,7 @@ from exchange_api.listing_store import tokens
 from exchange_api.models import Listing, ListingColumn, ListingTag, ListingToken
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+log = logging.getLogger("exchange_api.catalog")
 L = Listing.__table__
 T = ListingTag.__table__
 C = ListingColumn.__table__
@@ -265,9 +267,14 @@ def _search_route(kind: str):  # type: ignore[no-untyped-def]
         index = ctx.extra.get("catalog_index")
         # The common case stays on the event loop (one primary-key read, then numpy work well under a
         # millisecond); a rebuild or the SQL fallback runs in a worker thread.
-        if index is not None and (index.current() or await run_in_threadpool(index.fresh)):
-            body = index.search(kind, **filters, sort=sort.value, page=page, page_size=page_size)
-            return Response(body, media_type="application/json")
+        if index is not None:
+            try:
+                if index.current() or await run_in_threadpool(index.fresh):
+                    body = index.search(kind, **filters, sort=sort.value, page=page, page_size=page_size)
+                    return Response(body, media_type="application/json")
+            except Exception:
+                # The index is an accelerator: if it cannot be read or built, SQL still answers.
+                log.exception("catalog index failed; answering from SQL")
         result = await run_in_threadpool(
             lambda: search_listings(ctx.engine, kind, **filters, sort=sort, page=page, page_size=page_size)
         )
