@@ -60,7 +60,14 @@ def audit_verify(acting: str) -> dict:
     return doc
 
 
-def audit_export(acting: str, out: Path) -> dict:
+def audit_export(acting: str, out: Path, job: int | None = None, dataset: int | None = None) -> dict:
+    """The whole log (JSON lines), or with `job`/`dataset` the exchange's signed bundle of that trail."""
+    if job is not None or dataset is not None:
+        params = {"job": job} if job is not None else {"dataset": dataset}
+        resp = context.client(acting).request("GET", "/v1/audit/export", params=params, raw=True)
+        Path(out).write_text(resp.text)
+        bundle = json.loads(resp.text)
+        return {"file": str(out), "subject": bundle.get("subject"), "exporter": bundle.get("exporter")}
     text = export_text(acting)  # kept verbatim: a verifier must see exactly what the exchange served
     Path(out).write_text(text)
     return {"file": str(out), "entries": sum(1 for line in text.splitlines() if line.strip())}

@@ -56,13 +56,19 @@ def verify(acting: Acting = "regulator") -> None:
 
 
 @app.command("export")
-def export(out: Annotated[Path, typer.Option("-o", "--out", help="File for the log entries (JSON).")],
+def export(out: Annotated[Path, typer.Option("-o", "--out", help="File to write.")],
+           job: Annotated[int | None, typer.Option("--job", help="Only this job's signed bundle.")] = None,
+           dataset: Annotated[int | None, typer.Option("--dataset", help="Only this dataset's.")] = None,
            acting: Acting = "regulator") -> None:
-    """Export the transparency log's entries, for offline checks with `python -m notarizer.verify`.
+    """Export the log (JSON lines), or one job's or dataset's signed bundle, for offline checks.
 
-    [bold]Example:[/]  dx audit export -o trail.json
+    Check it with `python -m notarizer.verify --log FILE` (or `--bundle FILE`) and a chain RPC only.
+
+    [bold]Example:[/]  dx audit export --job 4 -o job4.json
     """
     from dx import actions
 
-    res = actions.audit_export(acting, out)
-    output.emit(res, lambda: output.console.print(f"exported {res['entries']} log entries to {out}"))
+    res = actions.audit_export(acting, out, job, dataset)
+    what = (f"{res['entries']} log entries" if "entries" in res
+            else f"the signed bundle of {res['subject']}")
+    output.emit(res, lambda: output.console.print(f"exported {what} to {out}"))

@@ -9,6 +9,8 @@ import sys
 import httpx
 import pytest
 
+from dx import datagen
+
 pytestmark = pytest.mark.e2e
 
 
@@ -39,6 +41,8 @@ def test_up_down_up_keeps_state(dx_stack):
     # A listing made before the restart: admit a seller, register the cluster, publish a dataset.
     dx_stack("member", "admit", "tax-bureau", "--role", "provider")
     dx_stack("member", "admit", "regulator", "--role", "regulator")
+    dx_stack("member", "admit", "bank-a", "--role", "buyer")
+    dx_stack("member", "admit", "model-vendor", "--role", "algorithm-provider")
     dx_stack("cluster", "register")
     data = dx_stack.data_dir.parent / "data"
     dx_stack("datagen", "--out", str(data), "--enterprises", "30", "--applicants", "10",
@@ -72,12 +76,39 @@ def test_up_down_up_keeps_state(dx_stack):
     assert verdict["ok"] is True and verdict["entries"] > 0 and verdict["checkpoints"] >= 1
     assert [f for f in verdict["findings"] if f["severity"] == "error"] == []
 
-    # The exported log verifies offline too, with the notarizer's own CLI and only the chain.
-    exported = dx_stack.data_dir.parent / "trail.jsonl"
-    assert json.loads(dx_stack("--json", "audit", "export", "-o", str(exported)).stdout)["entries"] > 0
+    # The dataset's signed trail bundle verifies offline too, with the notarizer's own CLI and only
+    # the chain. (A bundle pins its checkpoint; a full-log export races the anchorer's next round.)
+    exported = dx_stack.data_dir.parent / "dataset-bundle.json"
+    bundle = json.loads(dx_stack("--json", "audit", "export", "--dataset", str(listed["dataset_id"]),
+                                 "-o", str(exported)).stdout)
+    assert bundle["subject"]
     offline = subprocess.run(
         [sys.executable, "-m", "notarizer.verify", "--rpc", second["rpc_url"], "--notary",
-         addresses["Notary"], "--log", str(exported), "--json"],
+         addresses["Notary"], "--bundle", str(exported), "--json"],
         capture_output=True, text=True, env=dx_stack.env, timeout=120)
     assert offline.returncode == 0, offline.stderr[-2000:]
     assert json.loads(offline.stdout)["ok"] is True
+
+    # The listing is usable too: through the CLI the buyer finds it, requests a job, both owners
+    # approve, the nodes run it on the shares stored before the restart, the buyer reconstructs.
+    algorithm = json.loads(dx_stack("--json", "algorithm", "publish", "joint_stats").stdout)["algorithm_id"]
+    found = json.loads(dx_stack("--json", "catalog", "search", "tax", "--as", "bank-a").stdout)
+    assert any(item["id"] == listed["dataset_id"] and item["kind"] == "dataset" for item in found)
+    job = json.loads(dx_stack("--json", "job", "request", "-a", str(algorithm),
+                              "-d", f"data_0={listed['dataset_id']}", "--as", "bank-a").stdout)["job_id"]
+    pending = json.loads(dx_stack("--json", "requests", "--as", "tax-bureau").stdout)
+    assert [j["id"] for j in pending] == [job]
+    dx_stack("approve", str(job), "--as", "tax-bureau")
+    dx_stack("approve", str(job), "--as", "model-vendor")
+    done = json.loads(dx_stack("--json", "job", "status", str(job), "--watch", "--as", "bank-a").stdout)
+    assert done["status"] == "completed"
+    assert [n["status"] for n in done["nodes"]] == ["succeeded"] * 3
+    out = dx_stack.data_dir.parent / "result.json"
+    dx_stack("job", "result", str(job), "-o", str(out), "--as", "bank-a")
+    result = json.loads(out.read_text())["outputs"]
+    tax = datagen.generate(7, datagen.Sizes(30, 10, 10, 2, 3)).tables["tax"].numeric(["revenue", "tax_paid"])
+    assert result["count"] == pytest.approx(30, abs=0.01)
+    assert result["mean"] == pytest.approx(tax.mean(0).tolist(), rel=1e-3, abs=1e-3)
+    # Someone else's key cannot open the result shares.
+    other = dx_stack("job", "result", str(job), "-o", str(out) + ".x", "--as", "tax-bureau", check=False)
+    assert other.returncode != 0 and other.stderr.startswith("error: ")
