@@ -133,3 +133,15 @@ def test_up_refuses_to_put_another_chain_on_a_data_dir(capsys):
     assert code == 3
     assert "holds the state of a anvil chain" in err and "another --data-dir" in err
     assert not (get_settings().data_dir / "logs").exists()  # nothing was started
+
+
+def test_other_components_expected_errors_become_one_line(capsys):
+    from contracts.errors import ContractRevert
+    from dx.cli import translate
+    from exchange_api.client import ExchangeError
+
+    refused = translate(ExchangeError(409, {"title": "Conflict", "detail": "job 4 is already authorized"}))
+    assert refused is not None and refused.exit_code == 5 and "already authorized" in refused.message
+    assert translate(ValueError("a bug")) is None  # genuine bugs keep their traceback
+    revert = translate(ContractRevert("Market", "UsageLimitReached", {"listingId": 6}))
+    assert revert is not None and "UsageLimitReached" in revert.message
