@@ -332,3 +332,26 @@ def test_update_and_delist_reach_the_catalog(world, listings) -> None:
     with pytest.raises(ExchangeError) as err:
         _request(c["buyer"], [d3], listings["a1"])
     assert err.value.status == 422 and err.value.contract_error == "DatasetNotActive"
+
+
+def test_node_long_poll_wakes_up_for_a_newly_authorized_job(world) -> None:
+    import threading
+
+    w, c = world["w"], world["c"]
+    # A member owning every input of its own job needs nobody's approval: the job is authorized at once.
+    solo = w.member(PROVIDER | ALGORITHM_PROVIDER | BUYER)
+    with ExchangeClient(str(c["node0"].http.base_url), solo) as me:
+        me.login()
+        dataset = me.publish_dataset(_meta("Own ledger", ["own"], ["id"]), b"manifest-own", price_wei=1)
+        algorithm = me.publish_algorithm(
+            {"title": "Own sum"}, "own_sum", "1", hashlib.sha256(b"own").digest(), 1
+        )
+        after = max([j["id"] for j in c["regulator"].jobs()] or [0])
+        polled: dict = {}
+        poller = threading.Thread(target=lambda: polled.update(c["node1"].poll_jobs(after=after, wait=30)))
+        poller.start()
+        job_id = _request(me, [dataset], algorithm)
+        poller.join()
+    # The poll opened before the request (it normally waits for the job to appear) delivers exactly it.
+    assert [j["id"] for j in polled["jobs"]] == [job_id]
+    assert polled["last_id"] == job_id
