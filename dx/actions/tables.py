@@ -28,5 +28,5 @@ def jobs_table(title: str, rows: list[dict]) -> Table:
 def trail_table(title: str, rows: list[dict]) -> Table:
     return output.table(title, ["seq", "kind", "actor", "subjects", "time"], [
         (r.get("seq"), r.get("kind"), _short(r.get("actor")), ",".join(r.get("subjects", []) or []),
-         r.get("ts") or r.get("time"))
+         (r.get("time_iso") or str(r.get("time", "")))[:23].replace("T", " "))
         for r in rows])

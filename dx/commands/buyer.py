@@ -68,7 +68,7 @@ def status(job_id: JobId,
         output.console.print(f"job [bold]#{job['id']}[/]: [bold]{job['status']}[/]  algorithm "
                              f"#{job['algorithm_id']} on datasets {job['dataset_ids']}  "
                              f"({results}/3 nodes attested on-chain)")
-        if job.get("pending_owners"):
+        if job["status"] == "requested" and job.get("pending_owners"):
             output.console.print("waiting for approval of: " + ", ".join(job["pending_owners"]))
         output.console.print(output.table(None, ["node", "status", "stage", "error"], [
             (n["index"], n["status"], n["stage"], n["error"]) for n in job["nodes"]]))
