@@ -175,6 +175,9 @@ def run(small: bool, seed: int, chain: str | None, keep_running: bool) -> dict:
     from dx.commands.stack_cmds import Supervisor
 
     output.say("[bold]The data exchange[/]: data is usable but not visible, controllable and metered.")
+    before = Supervisor.load(get_settings())
+    was_running = before is not None and any(s.state == "healthy" for s in before.status()
+                                             if s.name != "chain" or before.config.chain != "external")
     summary = bring_up(chain)
     missing = list(summary["notes"])
     sizes = datagen.SMALL if small else datagen.Sizes()
@@ -195,7 +198,9 @@ def run(small: bool, seed: int, chain: str | None, keep_running: bool) -> dict:
         doc["scenes"] = demo.outcomes
         doc["audit"] = regulator_verdict(demo)
     finally:
-        if not keep_running:
+        if keep_running or was_running:  # a stack someone started before the demo is theirs to stop
+            note("the stack keeps running: try `dx audit verify` or `dx catalog search`; `dx down` stops it")
+        else:
             sup = Supervisor.load(get_settings())
             if sup:
                 sup.down()

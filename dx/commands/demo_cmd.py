@@ -15,8 +15,9 @@ def demo(
     small: Annotated[bool, typer.Option("--small", help="A smaller population.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = 7,
     chain: Annotated[str | None, typer.Option("--chain", help="anvil (default) or ganache.")] = None,
-    keep_running: Annotated[bool, typer.Option("--keep-running/--stop",
-                                               help="Leave the stack running afterwards.")] = True,
+    keep_running: Annotated[bool, typer.Option(
+        "--keep-running/--stop",
+        help="Leave the stack running afterwards (default: stop what the demo started).")] = False,
 ) -> None:
     """Play the story: members admitted, data and a secret model listed, jobs run under MPC, verdict.
 
