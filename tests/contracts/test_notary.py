@@ -123,3 +123,23 @@ def test_regulator_chain_view_reads_the_same_checkpoints(ledger, operator, chain
     assert [asdict(cp) for cp in view.checkpoints()] == ours
     assert [asdict(view.checkpoint(i)) for i in range(3)] == ours  # two from logs, the newest from storage
     assert view.checkpoint(3) is None
+
+
+def test_older_checkpoints_survive_a_node_restart(tmp_path, operator) -> None:
+    # Older sizes live only in logs: the node's saved state must bring the logs back, not just storage.
+    from web3 import Web3
+
+    from contracts import Ledger, deploy
+    from ganache.launcher import LocalChain
+    from tests.fixtures.chain import TEST_CHAIN
+
+    with LocalChain.start(TEST_CHAIN, state_dir=tmp_path) as node:  # type: ignore[arg-type]
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        deployment = deploy(w3, operator)
+        for i in range(3):
+            Ledger(w3, deployment).notary.anchor(operator, 5 + i, bytes([i + 1]) * 32)
+        before = Ledger(w3, deployment).notary.checkpoints()
+    with LocalChain.start(TEST_CHAIN, state_dir=tmp_path) as node:  # type: ignore[arg-type]
+        notary = Ledger(Web3(Web3.HTTPProvider(node.rpc_url)), deployment).notary
+        assert [c.tree_size for c in before] == [5, 6, 7]
+        assert notary.checkpoints() == before and notary.checkpoint(0) == before[0]
