@@ -6,6 +6,7 @@ is right; the exchange and the nodes never see them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -224,11 +225,9 @@ def declined(demo: Demo, scene: Scene) -> Outcome:
     job_id = req["job_id"]
     actions.decide("telecom", job_id, approve=False)
     job = actions.job_status("bank-b", job_id)
-    for _ in range(20):
+    for _ in range(20):  # the decline is relayed on-chain, then indexed
         if job["status"] == "declined":
             break
-        import time
-
         time.sleep(0.5)
         job = actions.job_status("bank-b", job_id)
     ran = [i for i, s in enumerate(node_states(job_id)) if s is not None]
