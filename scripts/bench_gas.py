@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:44} {gas:>9,}")
     anchors = result["notary_anchor"]
     print(f"{'Notary.anchor (first, then steady state)':44} {', '.join(f'{g:,}' for g in anchors)}")
-    steady = anchors[1:]  # two records share a slot, so odd and even anchors alternate: average both
+    steady = anchors[1:]  # the first anchor also initializes the head slot; the rest are the steady cost
     print(
         f"{'Notary.anchor steady-state mean':44} {sum(steady) // len(steady):>9,}  (target {ANCHOR_TARGET:,})"
     )
