@@ -186,6 +186,24 @@ def _signed(row: Approval) -> Any:
     return eip712.SignedMessage.from_signature(row.owner, int(row.nonce), row.deadline, row.signature)
 
 
+def _accept(
+    ctx: AppContext, session: Session, job_id: int, member: Any, decision: str, body: SignatureIn
+) -> tuple[Job, Approval]:
+    """Verify, store and notarize one owner's signed approval or decline; the job and the stored row."""
+    require_chain(ctx)
+    job = visible_job(session, job_id, member)
+    row = _store(session, verify_signature(ctx, session, job, decision, body))
+    _notarize(ctx, row)
+    return job, row
+
+
+def _result(session: Session, job_id: int, relayed: TxOut | None, waiting: list[str]) -> ApprovalResultOut:
+    # Re-read the job: relaying and indexing changed it behind this session's cached copy.
+    session.expire_all()
+    job = session.get(Job, job_id)
+    return ApprovalResultOut(job=job_out_many(session, [job])[0], relayed=relayed, waiting_for=waiting)
+
+
 @router.get(
     "/{job_id}/typed-data",
     responses=problem_responses(401, 403, 404, 422, 503),
@@ -221,17 +239,12 @@ def submit_approval(
     ctx: Annotated[AppContext, Depends(get_ctx)],
     session: Annotated[Session, Depends(get_session)],
 ) -> ApprovalResultOut:
-    require_chain(ctx)
-    job = visible_job(session, job_id, member)
-    row = _store(session, verify_signature(ctx, session, job, "approve", body))
-    _notarize(ctx, row)
+    job, _row = _accept(ctx, session, job_id, member, "approve", body)
     # Two owners submitting the last approvals at once must not both relay the batch: one decides.
     with _BATCH_LOCK:
         session.expire_all()
         waiting, relayed = _relay_if_complete(ctx, session, job)
-    session.expire_all()
-    job = session.get(Job, job_id)
-    return ApprovalResultOut(job=job_out_many(session, [job])[0], relayed=relayed, waiting_for=waiting)
+    return _result(session, job_id, relayed, waiting)
 
 
 @router.post(
@@ -247,14 +260,9 @@ def submit_decline(
     ctx: Annotated[AppContext, Depends(get_ctx)],
     session: Annotated[Session, Depends(get_session)],
 ) -> ApprovalResultOut:
-    require_chain(ctx)
-    job = visible_job(session, job_id, member)
-    row = _store(session, verify_signature(ctx, session, job, "decline", body))
-    _notarize(ctx, row)
+    job, row = _accept(ctx, session, job_id, member, "decline", body)
     relayed = _relay(ctx, session, [row], "declineBySig", job_id, _terms(job), _signed(row).as_tuple())
-    session.expire_all()
-    job = session.get(Job, job_id)
-    return ApprovalResultOut(job=job_out_many(session, [job])[0], relayed=relayed, waiting_for=[])
+    return _result(session, job_id, relayed, [])
 
 
 def _terms(job: Job) -> tuple:
