@@ -193,6 +193,29 @@ class ExchangeClient:
 
     # -- sellers and algorithm providers ---------------------------------------------------------------
 
+    def _dataset_terms(
+        self,
+        metadata: dict[str, Any],
+        manifest: bytes,
+        price_wei: int,
+        max_uses: int,
+        expires_at: int,
+        min_cohort_size: int,
+    ) -> dict[str, Any]:
+        """Upload the metadata document and the share manifest; the dataset terms body that names them."""
+        import hashlib
+
+        metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
+        self.put_blob(manifest)
+        return {
+            "metadata_cid": metadata_cid,
+            "manifest_hash": "0x" + hashlib.sha256(manifest).hexdigest(),
+            "price_wei": price_wei,
+            "max_uses": max_uses,
+            "expires_at": expires_at,
+            "min_cohort_size": min_cohort_size,
+        }
+
     def publish_dataset(
         self,
         metadata: dict[str, Any],
@@ -203,18 +226,7 @@ class ExchangeClient:
         min_cohort_size: int = 0,
     ) -> int:
         """Upload the metadata document and the share manifest, list the dataset on-chain; returns its id."""
-        import hashlib
-
-        metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
-        self.put_blob(manifest)
-        body = {
-            "metadata_cid": metadata_cid,
-            "manifest_hash": "0x" + hashlib.sha256(manifest).hexdigest(),
-            "price_wei": price_wei,
-            "max_uses": max_uses,
-            "expires_at": expires_at,
-            "min_cohort_size": min_cohort_size,
-        }
+        body = self._dataset_terms(metadata, manifest, price_wei, max_uses, expires_at, min_cohort_size)
         tx = self.sign_and_relay(self.request("POST", "/v1/listings/datasets/build", json_body=body))
         return int(self._event_arg(tx, "DatasetListed", "id"))
 
@@ -228,18 +240,7 @@ class ExchangeClient:
         expires_at: int = 0,
         min_cohort_size: int = 0,
     ) -> dict[str, Any]:
-        import hashlib
-
-        metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
-        self.put_blob(manifest)
-        body = {
-            "metadata_cid": metadata_cid,
-            "manifest_hash": "0x" + hashlib.sha256(manifest).hexdigest(),
-            "price_wei": price_wei,
-            "max_uses": max_uses,
-            "expires_at": expires_at,
-            "min_cohort_size": min_cohort_size,
-        }
+        body = self._dataset_terms(metadata, manifest, price_wei, max_uses, expires_at, min_cohort_size)
         return self.sign_and_relay(
             self.request("POST", f"/v1/listings/datasets/{dataset_id}/build-update", json_body=body)
         )
