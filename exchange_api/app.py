@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -90,6 +91,24 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
 
         ctx.indexer = Indexer(ctx)
     return ctx
+
+
+def serve_command(port: int, *, workers: int | None = None) -> list[str]:
+    """The command line that serves this app with uvicorn on 127.0.0.1:`port` (tests and benchmarks)."""
+    workers_args = ["--workers", str(workers)] if workers is not None else []
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "exchange_api.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *workers_args,
+        "--no-access-log",
+    ]
 
 
 def create_app(settings: Settings | None = None, *, run_indexer: bool = True) -> FastAPI:

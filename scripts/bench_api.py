@@ -304,22 +304,11 @@ def main() -> int:
             }
         )
         log_path = Path(tmp) / "server.log"
+        from exchange_api.app import serve_command
+
         with log_path.open("wb") as log:
             server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "exchange_api.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(args.workers),
-                    "--no-access-log",
-                ],
+                serve_command(port, workers=args.workers),
                 cwd=REPO,
                 env=env,
                 stdout=log,
