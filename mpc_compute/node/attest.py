@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -23,8 +24,23 @@ class AttestationError(ValueError):
     """A signed node statement that is malformed or not signed by the node it names."""
 
 
+class _SignedStatement:
+    """What every signed node statement shares: the signed bytes are the canonical JSON of its fields
+    minus the signature, tagged with the statement's type so one kind cannot pass for another."""
+
+    STATEMENT_TYPE: ClassVar[str]
+
+    def payload(self) -> bytes:
+        doc = asdict(self)
+        doc.pop("signature")
+        return canonical_json({"type": self.STATEMENT_TYPE, **doc})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
-class Attestation:
+class Attestation(_SignedStatement):
     job_id: int
     node_index: int
     node_address: str
@@ -35,17 +51,11 @@ class Attestation:
     signed_at: int
     signature: str = ""
 
-    def payload(self) -> bytes:
-        doc = asdict(self)
-        doc.pop("signature")
-        return canonical_json({"type": "dx-attestation/v1", **doc})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    STATEMENT_TYPE: ClassVar[str] = "dx-attestation/v1"
 
 
 @dataclass(frozen=True)
-class DestructionReceipt:
+class DestructionReceipt(_SignedStatement):
     job_id: int
     node_index: int
     node_address: str
@@ -53,13 +63,7 @@ class DestructionReceipt:
     destroyed_at: int
     signature: str = ""
 
-    def payload(self) -> bytes:
-        doc = asdict(self)
-        doc.pop("signature")
-        return canonical_json({"type": "dx-destruction/v1", **doc})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    STATEMENT_TYPE: ClassVar[str] = "dx-destruction/v1"
 
 
 def _sign(account: LocalAccount, payload: bytes) -> str:
