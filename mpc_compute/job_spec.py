@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dx_core.cid import cid_from_digest
-from mpc_compute.manifest import Manifest, canonical_json
+from mpc_compute.manifest import Manifest, canonical_json, digest_mismatch
 
 SPEC_VERSION = 1
 
@@ -90,11 +90,8 @@ class JobSpec:
     @classmethod
     def from_bytes(cls, data: bytes, expected_digest: bytes | None = None) -> JobSpec:
         """Parse spec bytes; with `expected_digest`, refuse bytes that do not hash to it."""
-        if expected_digest is not None and hashlib.sha256(data).digest() != expected_digest:
-            raise JobSpecError(
-                f"job spec hashes to {hashlib.sha256(data).hexdigest()}, "
-                f"the job commits to {expected_digest.hex()}"
-            )
+        if (actual := digest_mismatch(data, expected_digest)) is not None:
+            raise JobSpecError(f"job spec hashes to {actual}, the job commits to {expected_digest.hex()}")
         try:
             doc = json.loads(data)
             if doc["version"] != SPEC_VERSION:

@@ -43,6 +43,15 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
 
 
+def digest_mismatch(data: bytes, expected_digest: bytes | None) -> str | None:
+    """The hex sha256 of `data` when it differs from `expected_digest`; None when it matches or none is
+    expected. Shared by every document that is fetched by its committed hash (manifests, job specs)."""
+    if expected_digest is None:
+        return None
+    actual = hashlib.sha256(data).digest()
+    return None if actual == expected_digest else actual.hex()
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -177,11 +186,8 @@ class Manifest:
     @classmethod
     def from_bytes(cls, data: bytes, expected_digest: bytes | None = None) -> Manifest:
         """Parse manifest bytes; with `expected_digest`, refuse bytes that do not hash to it."""
-        if expected_digest is not None and hashlib.sha256(data).digest() != expected_digest:
-            raise ManifestError(
-                f"manifest bytes hash to {hashlib.sha256(data).hexdigest()}, "
-                f"the commitment is {expected_digest.hex()}"
-            )
+        if (actual := digest_mismatch(data, expected_digest)) is not None:
+            raise ManifestError(f"manifest bytes hash to {actual}, the commitment is {expected_digest.hex()}")
         try:
             doc = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
