@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,27 @@ def ids(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.permutation(out)[:n]
 
 
+def probe_ids(rng: np.random.Generator, pool: np.ndarray, n_members: int, n: int, hits: int) -> np.ndarray:
+    """`n` ids in random order: `hits` drawn from the members `pool[:n_members]`, the rest from past them."""
+    members = pool[:n_members]
+    return rng.permutation(
+        np.concatenate([rng.choice(members, hits, replace=False), pool[n_members:][: n - hits]])
+    )
+
+
+def oracle_case(
+    algorithm: str, module: ModuleType, inputs: dict[str, np.ndarray], params: dict, rtol: float, atol: float
+) -> Case:
+    """A case whose oracle is the algorithm module's own `plaintext` and whose check is `close`."""
+    return Case(
+        algorithm,
+        inputs,
+        params,
+        lambda: module.plaintext(inputs, params),
+        lambda got, want: close(got, want, rtol, atol),
+    )
+
+
 def case_joint_stats(size: dict, rng: np.random.Generator) -> Case:
     rows, cols = size["rows"], size["cols"]
     half = rows // 2
@@ -116,27 +138,14 @@ def case_overhead(size: dict, rng: np.random.Generator) -> Case:
 def case_psi(size: dict, rng: np.random.Generator) -> Case:
     pool = ids(rng, size["right"] + size["left"] // 2)
     right = pool[: size["right"]]
-    left = rng.permutation(
-        np.concatenate(
-            [
-                rng.choice(right, size["left"] // 2, replace=False),
-                pool[size["right"] :][: size["left"] - size["left"] // 2],
-            ]
-        )
-    )
+    left = probe_ids(rng, pool, size["right"], size["left"], size["left"] // 2)
     inputs = {
         "left_ids": left,
         "right_ids": right,
         "left_values": rng.uniform(0, 1000, size=(len(left), 1)).astype(np.float32),
         "right_values": rng.uniform(0, 100, size=(len(right), 1)).astype(np.float32),
     }
-    return Case(
-        "psi_stats",
-        inputs,
-        {},
-        lambda: psi_stats.plaintext(inputs, {}),
-        lambda got, want: close(got, want, 1e-4, 1e-2),
-    )
+    return oracle_case("psi_stats", psi_stats, inputs, {}, 1e-4, 1e-2)
 
 
 def case_multi_lender(size: dict, rng: np.random.Generator) -> Case:
@@ -154,13 +163,7 @@ def case_multi_lender(size: dict, rng: np.random.Generator) -> Case:
         )[: size["book"]]
         inputs[f"loan_ids_{k}"] = rng.permutation(book)
         inputs[f"loan_amounts_{k}"] = rng.uniform(1_000, 50_000, size=len(book)).astype(np.float32)
-    return Case(
-        "multi_lender",
-        inputs,
-        {},
-        lambda: multi_lender.plaintext(inputs, {}),
-        lambda got, want: close(got, want, 1e-4, 1e-1),
-    )
+    return oracle_case("multi_lender", multi_lender, inputs, {}, 1e-4, 1e-1)
 
 
 def case_logreg(size: dict, rng: np.random.Generator) -> Case:
@@ -190,34 +193,15 @@ def case_scoring(size: dict, rng: np.random.Generator) -> Case:
     model = np.concatenate([rng.normal(size=d) * 0.3, [-0.2]]).astype(np.float32)
     inputs = {"model": model, "features_0": X[:, : d // 2], "features_1": X[:, d // 2 :]}
     params = {"link": "logistic", "scale": 550.0, "offset": 300.0}
-    return Case(
-        "secret_model_score",
-        inputs,
-        params,
-        lambda: secret_model_score.plaintext(inputs, params),
-        lambda got, want: close(got, want, 0.0, 0.05),
-    )
+    return oracle_case("secret_model_score", secret_model_score, inputs, params, 0.0, 0.05)
 
 
 def case_blacklist(size: dict, rng: np.random.Generator) -> Case:
     pool = ids(rng, size["listed"] + size["queries"])
     listed = pool[: size["listed"]]
-    queries = rng.permutation(
-        np.concatenate(
-            [
-                rng.choice(listed, size["queries"] // 10, replace=False),
-                pool[size["listed"] :][: size["queries"] - size["queries"] // 10],
-            ]
-        )
-    )
+    queries = probe_ids(rng, pool, size["listed"], size["queries"], size["queries"] // 10)
     inputs = {"queries": queries, "blacklist": listed}
-    return Case(
-        "blacklist_match",
-        inputs,
-        {},
-        lambda: blacklist_match.plaintext(inputs, {}),
-        lambda got, want: close(got, want, 0.0, 1e-6),
-    )
+    return oracle_case("blacklist_match", blacklist_match, inputs, {}, 0.0, 1e-6)
 
 
 BUILDERS: dict[str, Callable[[dict, np.random.Generator], Case]] = {
