@@ -12,9 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import update
-from sqlmodel import Session
 
-from exchange_api.context import REGULATOR, AppContext, get_ctx, get_session, role_names
+from exchange_api.context import REGULATOR, AppContext, CtxDep, SessionDep, role_names
 from exchange_api.errors import Forbidden, Unauthorized, problem_responses
 from exchange_api.models import AuthNonce, AuthToken
 
@@ -90,8 +89,8 @@ def _bearer(request: Request) -> str | None:
 
 def optional_member(
     request: Request,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> Principal | None:
     token = _bearer(request)
     if token is None:
@@ -138,9 +137,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
 @router.get("/nonce", response_model=NonceOut, summary="A single-use nonce for a SIWE message")
-def get_nonce(
-    ctx: Annotated[AppContext, Depends(get_ctx)], session: Annotated[Session, Depends(get_session)]
-) -> NonceOut:
+def get_nonce(ctx: CtxDep, session: SessionDep) -> NonceOut:
     nonce = siwe.generate_nonce()
     row = AuthNonce(nonce=nonce)
     session.add(row)
@@ -163,8 +160,8 @@ def get_nonce(
 )
 def login(
     body: LoginIn,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> TokenOut:
     try:
         message = siwe.SiweMessage.from_message(body.message)

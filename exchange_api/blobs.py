@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from dx_core.blobstore import BlobMismatch, BlobNotFound, BlobTooLarge, iter_file
 from dx_core.cid import InvalidCID, digest_from_cid
 from exchange_api.auth import Member
-from exchange_api.context import AppContext, get_ctx
+from exchange_api.context import CtxDep
 from exchange_api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, problem_responses
 
 router = APIRouter(prefix="/v1/blobs", tags=["blobs"])
@@ -51,7 +51,7 @@ def _check_cid(cid: str, what: str = "CID") -> None:
 async def put_blob(
     request: Request,
     member: Member,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
+    ctx: CtxDep,
     x_expected_cid: Annotated[
         str | None, Header(description="refuse the upload unless it has this CID")
     ] = None,
@@ -95,7 +95,7 @@ async def put_blob(
     },
     response_class=StreamingResponse,
 )
-def get_blob(cid: str, ctx: Annotated[AppContext, Depends(get_ctx)]) -> StreamingResponse:
+def get_blob(cid: str, ctx: CtxDep) -> StreamingResponse:
     _check_cid(cid)
     try:
         size = ctx.blobs.size(cid)
@@ -114,7 +114,7 @@ def get_blob(cid: str, ctx: Annotated[AppContext, Depends(get_ctx)]) -> Streamin
     summary="Whether a blob is stored, and its size",
     responses={200: {"description": "stored"}, **problem_responses(400, 404)},
 )
-def head_blob(cid: str, ctx: Annotated[AppContext, Depends(get_ctx)]) -> Response:
+def head_blob(cid: str, ctx: CtxDep) -> Response:
     _check_cid(cid)
     try:
         size = ctx.blobs.size(cid)

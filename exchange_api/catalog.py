@@ -9,13 +9,13 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from eth_utils import to_checksum_address
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, exists, func, select
 from starlette.concurrency import run_in_threadpool
 
-from exchange_api.context import AppContext, get_ctx
+from exchange_api.context import CtxDep
 from exchange_api.errors import BadRequest, NotFound, problem_responses
 from exchange_api.listing_store import tokens
 from exchange_api.models import Listing, ListingColumn, ListingTag, ListingToken
@@ -225,7 +225,7 @@ def get_listing(engine: Engine, kind: str, listing_id: int) -> dict[str, Any]:
 
 def _search_route(kind: str):  # type: ignore[no-untyped-def]
     async def search(
-        ctx: Annotated[AppContext, Depends(get_ctx)],
+        ctx: CtxDep,
         q: Annotated[
             str | None,
             Query(
@@ -285,7 +285,7 @@ def _search_route(kind: str):  # type: ignore[no-untyped-def]
 
 
 def _get_route(kind: str):  # type: ignore[no-untyped-def]
-    def get_by_id(id: int, ctx: Annotated[AppContext, Depends(get_ctx)]) -> JSONResponse:
+    def get_by_id(id: int, ctx: CtxDep) -> JSONResponse:
         if id < 1 or id >= 2**63:
             raise NotFound(f"no {kind} listing with id {id}")
         return JSONResponse(get_listing(ctx.engine, kind, id))

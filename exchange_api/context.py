@@ -6,9 +6,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -82,3 +82,8 @@ async def get_ctx(request: Request) -> AppContext:
 def get_session(request: Request) -> Iterator[Session]:
     with Session(request.app.state.ctx.engine, expire_on_commit=False) as session:
         yield session
+
+
+# Route parameter types: the context and a request-scoped DB session, declared once for every router.
+CtxDep = Annotated[AppContext, Depends(get_ctx)]
+SessionDep = Annotated[Session, Depends(get_session)]

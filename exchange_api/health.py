@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from exchange_api.context import AppContext, get_ctx
+from exchange_api.context import CtxDep
 
 router = APIRouter(tags=["ops"])
 MAX_HEALTHY_LAG = 50
@@ -41,7 +41,7 @@ def _check(fn: Any) -> CheckOut:
     summary="Liveness and dependency checks",
     responses={503: {"model": HealthOut, "description": "a dependency is failing"}},
 )
-def health(ctx: Annotated[AppContext, Depends(get_ctx)]) -> JSONResponse:
+def health(ctx: CtxDep) -> JSONResponse:
     def db() -> str:
         with ctx.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -77,5 +77,5 @@ def livez() -> dict[str, str]:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "text exposition format"}},
 )
-def metrics(ctx: Annotated[AppContext, Depends(get_ctx)]) -> Response:
+def metrics(ctx: CtxDep) -> Response:
     return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,13 +7,13 @@ import threading
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from exchange_api.auth import Member
-from exchange_api.context import AppContext, get_ctx, get_session
+from exchange_api.context import AppContext, CtxDep, SessionDep
 from exchange_api.errors import ApiError, Conflict, Forbidden, Unprocessable, problem_responses
 from exchange_api.models import Approval, Job
 from exchange_api.schemas import ApprovalResultOut, SignatureIn, TxOut
@@ -212,8 +212,8 @@ def _result(session: Session, job_id: int, relayed: TxOut | None, waiting: list[
 def typed_data(
     job_id: int,
     member: Member,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
     nonce: Annotated[int, Query(ge=0, lt=2**256)],
     deadline: Annotated[int, Query(ge=0, lt=2**256)],
     decision: Annotated[str, Query(pattern="^(approve|decline)$")] = "approve",
@@ -236,8 +236,8 @@ def submit_approval(
     job_id: int,
     body: SignatureIn,
     member: Member,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> ApprovalResultOut:
     job, _row = _accept(ctx, session, job_id, member, "approve", body)
     # Two owners submitting the last approvals at once must not both relay the batch: one decides.
@@ -257,8 +257,8 @@ def submit_decline(
     job_id: int,
     body: SignatureIn,
     member: Member,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> ApprovalResultOut:
     job, row = _accept(ctx, session, job_id, member, "decline", body)
     relayed = _relay(ctx, session, [row], "declineBySig", job_id, _terms(job), _signed(row).as_tuple())

@@ -12,7 +12,7 @@ from web3.exceptions import Web3Exception
 from dx_core.cid import cid_from_digest
 from exchange_api.auth import Member, Principal, require_role
 from exchange_api.chain import revert_problem
-from exchange_api.context import BUYER, COMPUTE_NODE, AppContext, get_ctx, get_session
+from exchange_api.context import BUYER, COMPUTE_NODE, CtxDep, SessionDep
 from exchange_api.errors import Forbidden, NotFound, Unprocessable, problem_responses
 from exchange_api.models import Approval, Attestation, Job
 from exchange_api.schemas import (
@@ -137,9 +137,7 @@ def visible_job(session: Session, job_id: int, member: Principal) -> Job:
     description="Reverts surface as 422 with the contract's custom error, e.g. UsageLimitReached when a "
     "listing has no uses left, DatasetNotActive for a delisted dataset.",
 )
-def build_request(
-    body: JobRequestIn, member: Buyer, ctx: Annotated[AppContext, Depends(get_ctx)]
-) -> UnsignedTx:
+def build_request(body: JobRequestIn, member: Buyer, ctx: CtxDep) -> UnsignedTx:
     from contracts import ContractRevert
 
     chain = require_chain(ctx)
@@ -173,7 +171,7 @@ def build_request(
 )
 def list_jobs(
     member: Member,
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     status: Annotated[str | None, Query(max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[JobOut]:
@@ -192,7 +190,7 @@ def list_jobs(
     responses=problem_responses(401, 403, 404, 422),
     summary="One job: status, pending owners, approvals, attestations",
 )
-def get_job(job_id: int, member: Member, session: Annotated[Session, Depends(get_session)]) -> JobOut:
+def get_job(job_id: int, member: Member, session: SessionDep) -> JobOut:
     return job_out_many(session, [visible_job(session, job_id, member)])[0]
 
 
@@ -205,8 +203,8 @@ def get_job(job_id: int, member: Member, session: Annotated[Session, Depends(get
 def job_results(
     job_id: int,
     member: Member,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> list[ResultShareOut]:
     job = visible_job(session, job_id, member)
     if not (member.is_regulator or member.address == job.buyer):

@@ -12,7 +12,7 @@ from web3.exceptions import Web3Exception
 from dx_core.cid import cid_from_digest
 from exchange_api.auth import Member, require_role
 from exchange_api.chain import revert_problem
-from exchange_api.context import ALGORITHM_PROVIDER, PROVIDER, AppContext, get_ctx, get_session
+from exchange_api.context import ALGORITHM_PROVIDER, PROVIDER, AppContext, CtxDep, SessionDep
 from exchange_api.errors import Forbidden, NotFound, Unprocessable, problem_responses
 from exchange_api.models import Job, JobInput, Listing
 from exchange_api.schemas import (
@@ -86,9 +86,7 @@ def _dataset_terms(ctx: AppContext, body: DatasetTermsIn) -> tuple:
     description="The metadata document and the share manifest (CID = sha256 manifest hash) must be "
     "uploaded as blobs first. Sign the returned tx and send it, or relay it with POST /v1/tx/relay.",
 )
-def build_list_dataset(
-    body: DatasetTermsIn, member: Provider, ctx: Annotated[AppContext, Depends(get_ctx)]
-) -> UnsignedTx:
+def build_list_dataset(body: DatasetTermsIn, member: Provider, ctx: CtxDep) -> UnsignedTx:
     return _build(ctx, "market", "listDataset", _dataset_terms(ctx, body), sender=member.address)
 
 
@@ -102,8 +100,8 @@ def build_update_dataset(
     id: int,
     body: DatasetTermsIn,
     member: Provider,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> UnsignedTx:
     _owned(session, "dataset", id, member)
     return _build(ctx, "market", "updateDataset", id, _dataset_terms(ctx, body), sender=member.address)
@@ -118,8 +116,8 @@ def build_update_dataset(
 def build_delist_dataset(
     id: int,
     member: Member,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> UnsignedTx:
     _owned(session, "dataset", id, member)
     return _build(ctx, "market", "delistDataset", id, sender=member.address)
@@ -131,9 +129,7 @@ def build_delist_dataset(
     responses=ERRORS,
     summary="Build the listAlgorithm tx for the provider to sign",
 )
-def build_list_algorithm(
-    body: AlgorithmTermsIn, member: AlgoProvider, ctx: Annotated[AppContext, Depends(get_ctx)]
-) -> UnsignedTx:
+def build_list_algorithm(body: AlgorithmTermsIn, member: AlgoProvider, ctx: CtxDep) -> UnsignedTx:
     _need_blob(ctx, body.metadata_cid, "metadata document")
     return _build(
         ctx,
@@ -160,8 +156,8 @@ def build_update_algorithm(
     id: int,
     body: AlgorithmUpdateIn,
     member: AlgoProvider,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> UnsignedTx:
     _owned(session, "algorithm", id, member)
     _need_blob(ctx, body.metadata_cid, "metadata document")
@@ -187,8 +183,8 @@ def build_update_algorithm(
 def build_delist_algorithm(
     id: int,
     member: Member,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> UnsignedTx:
     _owned(session, "algorithm", id, member)
     return _build(ctx, "market", "delistAlgorithm", id, sender=member.address)
@@ -200,9 +196,7 @@ def build_delist_algorithm(
     responses=problem_responses(401),
     summary="Jobs that use the member's listings (all jobs for a regulator)",
 )
-def my_requests(
-    member: Member, session: Annotated[Session, Depends(get_session)], status: str | None = None
-) -> list[JobOut]:
+def my_requests(member: Member, session: SessionDep, status: str | None = None) -> list[JobOut]:
     from exchange_api.workflow_jobs import job_out_many
 
     q = select(Job)
@@ -220,7 +214,7 @@ def my_requests(
     responses=problem_responses(401),
     summary="Usage and earnings of each of the member's listings",
 )
-def my_usage(member: Member, session: Annotated[Session, Depends(get_session)]) -> list[UsageOut]:
+def my_usage(member: Member, session: SessionDep) -> list[UsageOut]:
     listings = [
         r[0]
         for r in session.execute(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from exchange_api.auth import Principal, require_role
-from exchange_api.context import COMPUTE_NODE, AppContext, get_ctx
+from exchange_api.context import COMPUTE_NODE, AppContext, CtxDep
 from exchange_api.errors import BadRequest, problem_responses
 from exchange_api.models import Job, JobInput, Listing
 from exchange_api.schemas import HEX32, TrackIn, TxOut
@@ -119,7 +119,7 @@ def _authorized_after(ctx: AppContext, after: int, limit: int) -> list[NodeJobOu
 )
 async def poll_jobs(
     node: Node,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
+    ctx: CtxDep,
     after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
     wait: Annotated[float, Query(ge=0, le=30)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -138,7 +138,7 @@ async def poll_jobs(
     responses=problem_responses(400, 401, 403, 404, 422, 503),
     summary="Relay (raw_tx) or track (tx_hash) a node's attest or attestDestruction transaction",
 )
-def post_attestation(body: AttestationIn, node: Node, ctx: Annotated[AppContext, Depends(get_ctx)]) -> TxOut:
+def post_attestation(body: AttestationIn, node: Node, ctx: CtxDep) -> TxOut:
     with Session(ctx.engine, expire_on_commit=False) as session:
         if body.raw_tx is not None:
             return relay_signed(ctx, session, node.address, body.raw_tx, {"attest", "attestDestruction"})

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from hexbytes import HexBytes
 from sqlmodel import Session
 
 from exchange_api.auth import Member
 from exchange_api.chain import RawTx
-from exchange_api.context import AppContext, get_ctx, get_session
+from exchange_api.context import AppContext, CtxDep, SessionDep
 from exchange_api.errors import (
     ApiError,
     BadRequest,
@@ -127,8 +127,8 @@ def relay_signed(
 def relay(
     body: RelayIn,
     member: Member,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> TxOut:
     return relay_signed(ctx, session, member.address, body.raw_tx)
 
@@ -142,8 +142,8 @@ def relay(
 def track(
     body: TrackIn,
     member: Member,
-    ctx: Annotated[AppContext, Depends(get_ctx)],
-    session: Annotated[Session, Depends(get_session)],
+    ctx: CtxDep,
+    session: SessionDep,
 ) -> TxOut:
     chain = require_chain(ctx)
     try:
@@ -183,7 +183,7 @@ def track(
     summary="Status of a relayed or tracked transaction",
     responses=problem_responses(401, 403, 404, 422),
 )
-def tx_status(tx_hash: str, member: Member, session: Annotated[Session, Depends(get_session)]) -> TxOut:
+def tx_status(tx_hash: str, member: Member, session: SessionDep) -> TxOut:
     row = session.get(PendingTx, tx_hash.lower()) or session.get(PendingTx, tx_hash)
     if row is None:
         raise NotFound(f"this API neither relayed nor tracked transaction {tx_hash}")
