@@ -10,6 +10,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
 
 from contracts.artifacts import abi
+from contracts.errors import ContractRevert
 from contracts.tx import TxResult, TxSender
 
 
@@ -58,3 +59,13 @@ class ContractBinding:
             return getattr(self.contract.functions, fn_name)(*args).call()
         except (ContractLogicError, Web3RPCError, ValueError) as exc:
             raise self._sender._revert(exc, self.NAME) from None
+
+    def _read_or_none(self, fn_name: str, *args: Any, missing: tuple[str, ...]) -> Any:
+        """`_read`, or None when the view reverts with one of the `missing` errors: the contract's way of
+        saying the record asked for does not exist. Any other revert is raised."""
+        try:
+            return self._read(fn_name, *args)
+        except ContractRevert as exc:
+            if exc.error_name in missing:
+                return None
+            raise

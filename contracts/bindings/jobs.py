@@ -11,7 +11,7 @@ from web3 import Web3
 
 from contracts import eip712
 from contracts.bindings.base import ContractBinding
-from contracts.errors import ContractRevert, LedgerError
+from contracts.errors import LedgerError
 from contracts.tx import TxResult, TxSender
 from contracts.types import Attestation, Job, JobStatus, JobTerms
 
@@ -299,12 +299,10 @@ class JobsBinding(ContractBinding):
 
     def job(self, job_id: int) -> Job | None:
         """The job (stored state plus its terms), or None when no job has this id."""
-        try:
-            buyer, status, pending, flags, deadline, version = self._read("getJob", job_id)
-        except ContractRevert as exc:
-            if exc.error_name == "JobNotFound":
-                return None
-            raise
+        row = self._read_or_none("getJob", job_id, missing=("JobNotFound",))
+        if row is None:
+            return None
+        buyer, status, pending, flags, deadline, version = row
         terms, block = self._terms_and_block(job_id)
         return Job(
             job_id,

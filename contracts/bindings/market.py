@@ -5,7 +5,6 @@ from __future__ import annotations
 from eth_account.signers.local import LocalAccount
 
 from contracts.bindings.base import ContractBinding
-from contracts.errors import ContractRevert
 from contracts.tx import TxResult
 from contracts.types import AlgorithmListing, DatasetListing, ListingStatus
 
@@ -103,14 +102,10 @@ class MarketBinding(ContractBinding):
 
     def dataset(self, dataset_id: int) -> DatasetListing | None:
         """The listing, or None when no dataset has this id."""
-        try:
-            (owner, min_cohort, price, max_uses, uses, expires_at, status, has_policy, manifest_hash, cid) = (
-                self._read("dataset", dataset_id)
-            )
-        except ContractRevert as exc:
-            if exc.error_name == "DatasetNotFound":
-                return None
-            raise
+        row = self._read_or_none("dataset", dataset_id, missing=("DatasetNotFound",))
+        if row is None:
+            return None
+        (owner, min_cohort, price, max_uses, uses, expires_at, status, has_policy, manifest_hash, cid) = row
         return DatasetListing(
             dataset_id,
             owner,
@@ -183,14 +178,10 @@ class MarketBinding(ContractBinding):
 
     def algorithm(self, algorithm_id: int) -> AlgorithmListing | None:
         """The listing, or None when no algorithm has this id."""
-        try:
-            (owner, price, max_uses, uses, status, code_hash, secret_hash, name, version, cid) = self._read(
-                "algorithm", algorithm_id
-            )
-        except ContractRevert as exc:
-            if exc.error_name == "AlgorithmNotFound":
-                return None
-            raise
+        row = self._read_or_none("algorithm", algorithm_id, missing=("AlgorithmNotFound",))
+        if row is None:
+            return None
+        (owner, price, max_uses, uses, status, code_hash, secret_hash, name, version, cid) = row
         return AlgorithmListing(
             algorithm_id,
             owner,

@@ -8,7 +8,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from contracts.bindings.base import ContractBinding
-from contracts.errors import ContractRevert, LedgerError
+from contracts.errors import LedgerError
 from contracts.tx import TxResult
 from contracts.types import Checkpoint
 
@@ -126,10 +126,8 @@ class NotaryBinding(ContractBinding):
 
     def latest(self) -> Checkpoint | None:
         """The latest checkpoint (from storage alone), or None when nothing has been anchored yet."""
-        try:
-            index, (tree_size, root, timestamp, block_number) = self._read("latest")
-        except ContractRevert as exc:
-            if exc.error_name == "NoCheckpoints":
-                return None
-            raise
+        row = self._read_or_none("latest", missing=("NoCheckpoints",))
+        if row is None:
+            return None
+        index, (tree_size, root, timestamp, block_number) = row
         return Checkpoint(int(index), int(tree_size), bytes(root), int(timestamp), int(block_number))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from eth_account.signers.local import LocalAccount
 
 from contracts.bindings.base import ContractBinding
-from contracts.errors import ContractRevert
 from contracts.tx import TxResult
 from contracts.types import Cluster, Member, Role
 
@@ -66,12 +65,10 @@ class RegistryBinding(ContractBinding):
 
     def member(self, account: str) -> Member | None:
         """The member record, or None for a non-member."""
-        try:
-            roles, suspended, admitted_at, key, cid = self._read("member", account)
-        except ContractRevert as exc:
-            if exc.error_name == "NotMember":
-                return None
-            raise
+        row = self._read_or_none("member", account, missing=("NotMember",))
+        if row is None:
+            return None
+        roles, suspended, admitted_at, key, cid = row
         return Member(
             self.w3.to_checksum_address(account),
             Role(roles),
@@ -83,12 +80,10 @@ class RegistryBinding(ContractBinding):
 
     def cluster(self) -> Cluster | None:
         """The current compute cluster, or None before one is registered."""
-        try:
-            nodes, endpoints_cid, config_hash, node_fee, version = self._read("cluster")
-        except ContractRevert as exc:
-            if exc.error_name == "NoCluster":
-                return None
-            raise
+        row = self._read_or_none("cluster", missing=("NoCluster",))
+        if row is None:
+            return None
+        nodes, endpoints_cid, config_hash, node_fee, version = row
         return Cluster(tuple(nodes), endpoints_cid, bytes(config_hash), int(node_fee), int(version))  # type: ignore[arg-type]
 
     def cluster_version(self) -> int:
@@ -100,9 +95,5 @@ class RegistryBinding(ContractBinding):
     def node_index(self, node: str, version: int | None = None) -> int | None:
         """Index 0..2 of `node` in the cluster `version` (default current), or None if it is not a node."""
         version = self.cluster_version() if version is None else version
-        try:
-            return int(self._read("nodeIndex", node, version))
-        except ContractRevert as exc:
-            if exc.error_name in ("NotComputeNode", "NoCluster"):
-                return None
-            raise
+        index = self._read_or_none("nodeIndex", node, version, missing=("NotComputeNode", "NoCluster"))
+        return None if index is None else int(index)
