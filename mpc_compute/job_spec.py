@@ -23,8 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dx_core.cid import cid_from_digest
-from mpc_compute.manifest import Manifest, canonical_json, digest_mismatch
+from mpc_compute.manifest import CanonicalDocument, Manifest, digest_mismatch
 
 SPEC_VERSION = 1
 
@@ -54,7 +53,7 @@ class JobInput:
 
 
 @dataclass(frozen=True)
-class JobSpec:
+class JobSpec(CanonicalDocument):
     algorithm: str
     algorithm_version: str
     inputs: tuple[JobInput, ...]
@@ -73,16 +72,6 @@ class JobSpec:
             "outputs": list(self.outputs),
             "receiver": {"address": self.receiver_address, "x25519_public": self.receiver_key},
         }
-
-    def to_bytes(self) -> bytes:
-        return canonical_json(self.to_dict())
-
-    def digest(self) -> bytes:
-        """sha256 of the canonical bytes: the job's on-chain public-parameter hash."""
-        return hashlib.sha256(self.to_bytes()).digest()
-
-    def cid(self) -> str:
-        return cid_from_digest(self.digest())
 
     def manifest_hashes(self) -> list[bytes]:
         return [bytes.fromhex(i.manifest_hash) for i in self.inputs]

@@ -52,6 +52,24 @@ def digest_mismatch(data: bytes, expected_digest: bytes | None) -> str | None:
     return None if actual == expected_digest else actual.hex()
 
 
+class CanonicalDocument:
+    """A document committed on-chain by the sha256 of its canonical JSON (manifests, job specs): the
+    subclass says what its JSON is (`to_dict`), this says how it is encoded, hashed and addressed."""
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_dict())
+
+    def digest(self) -> bytes:
+        """sha256 of the canonical bytes: the on-chain commitment (manifestHash, a job's paramsHash)."""
+        return hashlib.sha256(self.to_bytes()).digest()
+
+    def cid(self) -> str:
+        return cid_from_digest(self.digest())
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -88,7 +106,7 @@ class NodeShares:
 
 
 @dataclass(frozen=True)
-class Manifest:
+class Manifest(CanonicalDocument):
     kind: str
     label: str
     columns: tuple[Column, ...]
@@ -124,16 +142,6 @@ class Manifest:
                 for n in self.nodes
             ],
         }
-
-    def to_bytes(self) -> bytes:
-        return canonical_json(self.to_dict())
-
-    def digest(self) -> bytes:
-        """sha256 of the canonical bytes: the on-chain manifestHash."""
-        return hashlib.sha256(self.to_bytes()).digest()
-
-    def cid(self) -> str:
-        return cid_from_digest(self.digest())
 
     def array(self, name: str) -> ArraySpec:
         for a in self.arrays:
