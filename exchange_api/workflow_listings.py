@@ -78,6 +78,12 @@ def _dataset_terms(ctx: AppContext, body: DatasetTermsIn) -> tuple:
     )
 
 
+def _algorithm_terms(ctx: AppContext, body: AlgorithmTermsIn | AlgorithmUpdateIn) -> tuple:
+    """The terms listAlgorithm and updateAlgorithm both take (as their last four arguments)."""
+    _need_blob(ctx, body.metadata_cid, "metadata document")
+    return (body.metadata_cid, body.price_wei, bytes.fromhex(body.secret_params_hash[2:]), body.max_uses)
+
+
 @router.post(
     "/listings/datasets/build",
     response_model=UnsignedTx,
@@ -130,19 +136,10 @@ def build_delist_dataset(
     summary="Build the listAlgorithm tx for the provider to sign",
 )
 def build_list_algorithm(body: AlgorithmTermsIn, member: AlgoProvider, ctx: CtxDep) -> UnsignedTx:
-    _need_blob(ctx, body.metadata_cid, "metadata document")
+    terms = _algorithm_terms(ctx, body)
+    code_hash = bytes.fromhex(body.code_hash[2:])
     return _build(
-        ctx,
-        "market",
-        "listAlgorithm",
-        body.name,
-        body.version,
-        bytes.fromhex(body.code_hash[2:]),
-        body.metadata_cid,
-        body.price_wei,
-        bytes.fromhex(body.secret_params_hash[2:]),
-        body.max_uses,
-        sender=member.address,
+        ctx, "market", "listAlgorithm", body.name, body.version, code_hash, *terms, sender=member.address
     )
 
 
@@ -160,18 +157,7 @@ def build_update_algorithm(
     session: SessionDep,
 ) -> UnsignedTx:
     _owned(session, "algorithm", id, member)
-    _need_blob(ctx, body.metadata_cid, "metadata document")
-    return _build(
-        ctx,
-        "market",
-        "updateAlgorithm",
-        id,
-        body.metadata_cid,
-        body.price_wei,
-        bytes.fromhex(body.secret_params_hash[2:]),
-        body.max_uses,
-        sender=member.address,
-    )
+    return _build(ctx, "market", "updateAlgorithm", id, *_algorithm_terms(ctx, body), sender=member.address)
 
 
 @router.post(
