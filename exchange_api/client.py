@@ -248,6 +248,17 @@ class ExchangeClient:
     def delist_dataset(self, dataset_id: int) -> dict[str, Any]:
         return self.sign_and_relay(self.request("POST", f"/v1/listings/datasets/{dataset_id}/build-delist"))
 
+    def _algorithm_terms(
+        self, metadata: dict[str, Any], price_wei: int, secret_params_hash: bytes, max_uses: int
+    ) -> dict[str, Any]:
+        """Upload the metadata document; the algorithm terms that listing and updating both send."""
+        return {
+            "metadata_cid": self.put_blob(json.dumps(metadata, sort_keys=True).encode()),
+            "price_wei": price_wei,
+            "secret_params_hash": "0x" + secret_params_hash.hex(),
+            "max_uses": max_uses,
+        }
+
     def publish_algorithm(
         self,
         metadata: dict[str, Any],
@@ -258,15 +269,11 @@ class ExchangeClient:
         secret_params_hash: bytes = b"\0" * 32,
         max_uses: int = 0,
     ) -> int:
-        metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
         body = {
             "name": name,
             "version": version,
             "code_hash": "0x" + code_hash.hex(),
-            "metadata_cid": metadata_cid,
-            "price_wei": price_wei,
-            "secret_params_hash": "0x" + secret_params_hash.hex(),
-            "max_uses": max_uses,
+            **self._algorithm_terms(metadata, price_wei, secret_params_hash, max_uses),
         }
         tx = self.sign_and_relay(self.request("POST", "/v1/listings/algorithms/build", json_body=body))
         return int(self._event_arg(tx, "AlgorithmListed", "id"))
@@ -279,13 +286,7 @@ class ExchangeClient:
         secret_params_hash: bytes = b"\0" * 32,
         max_uses: int = 0,
     ) -> dict[str, Any]:
-        metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
-        body = {
-            "metadata_cid": metadata_cid,
-            "price_wei": price_wei,
-            "secret_params_hash": "0x" + secret_params_hash.hex(),
-            "max_uses": max_uses,
-        }
+        body = self._algorithm_terms(metadata, price_wei, secret_params_hash, max_uses)
         return self.sign_and_relay(
             self.request("POST", f"/v1/listings/algorithms/{algorithm_id}/build-update", json_body=body)
         )
