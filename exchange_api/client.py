@@ -193,6 +193,11 @@ class ExchangeClient:
 
     # -- sellers and algorithm providers ---------------------------------------------------------------
 
+    def _list(self, build_path: str, body: dict[str, Any], event: str) -> int:
+        """Build, sign and relay a new listing; its id, read from the listing event the tx emitted."""
+        tx = self.sign_and_relay(self.request("POST", build_path, json_body=body))
+        return int(self._event_arg(tx, event, "id"))
+
     def _dataset_terms(
         self,
         metadata: dict[str, Any],
@@ -227,8 +232,7 @@ class ExchangeClient:
     ) -> int:
         """Upload the metadata document and the share manifest, list the dataset on-chain; returns its id."""
         body = self._dataset_terms(metadata, manifest, price_wei, max_uses, expires_at, min_cohort_size)
-        tx = self.sign_and_relay(self.request("POST", "/v1/listings/datasets/build", json_body=body))
-        return int(self._event_arg(tx, "DatasetListed", "id"))
+        return self._list("/v1/listings/datasets/build", body, "DatasetListed")
 
     def update_dataset(
         self,
@@ -275,8 +279,7 @@ class ExchangeClient:
             "code_hash": "0x" + code_hash.hex(),
             **self._algorithm_terms(metadata, price_wei, secret_params_hash, max_uses),
         }
-        tx = self.sign_and_relay(self.request("POST", "/v1/listings/algorithms/build", json_body=body))
-        return int(self._event_arg(tx, "AlgorithmListed", "id"))
+        return self._list("/v1/listings/algorithms/build", body, "AlgorithmListed")
 
     def update_algorithm(
         self,
