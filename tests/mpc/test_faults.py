@@ -23,7 +23,7 @@ from tests.fixtures.cluster import Cluster, next_job_id, prepare_joint_stats_job
 
 pytestmark = pytest.mark.mpc
 
-# FAST_FAIL nodes give up on a peer after 16 x 0.5 s of connecting or 8 s without a message; the bound
+# FAST_FAIL nodes give up on a peer after 12 connect retries (about 20 s) or 8 s without a message; the bound
 # below adds worker start-up and polling, and is a generous ceiling, not a benchmark.
 FAILURE_BOUND_S = 90
 
