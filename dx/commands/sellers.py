@@ -85,7 +85,7 @@ def delist(dataset_id: DatasetId, acting: Acting = "tax-bureau") -> None:
 
 @algorithm_app.command("publish")
 def publish_algorithm(
-    algorithm: Annotated[str, typer.Argument(help="Algorithm of the library, e.g. lr_score.")],
+    algorithm: Annotated[str, typer.Argument(help="Algorithm of the library, e.g. secret_model_score.")],
     model: Annotated[Path | None, typer.Option("--model", exists=True, dir_okay=False,
                                                help="Model JSON (weights, bias): the secret input.")] = None,
     price: Price = 0,
@@ -94,7 +94,7 @@ def publish_algorithm(
 ) -> None:
     """List an algorithm, optionally with a secret model whose parameters are secret-shared.
 
-    [bold]Example:[/]  dx algorithm publish lr_score --model credit_model.json --price 500
+    [bold]Example:[/]  dx algorithm publish secret_model_score --model credit_model.json --price 500
     """
     from dx import actions
 
