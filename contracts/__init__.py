@@ -2,7 +2,7 @@
 
 from contracts.deploy import Deployment, DeploymentError, deploy
 from contracts.errors import ContractRevert, LedgerError, TransactionFailed
-from contracts.ledger import Ledger
+from contracts.ledger import Ledger, connect, web3_at
 from contracts.tx import DecodedEvent, TxResult
 from contracts.types import (
     AlgorithmListing,
@@ -16,6 +16,7 @@ from contracts.types import (
     ListingStatus,
     Member,
     Role,
+    role_names,
 )
 
 __all__ = [
@@ -38,5 +39,8 @@ __all__ = [
     "Role",
     "TransactionFailed",
     "TxResult",
+    "connect",
     "deploy",
+    "role_names",
+    "web3_at",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from web3 import Web3
@@ -87,3 +88,15 @@ class Ledger:
             start = end + 1
         out.sort(key=lambda e: (e.block_number, e.log_index))
         return out
+
+
+def web3_at(rpc_url: str, *, timeout: float = 30.0) -> Web3:
+    """A web3 connection to the JSON-RPC endpoint at `rpc_url` (nothing is sent until first use)."""
+    return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+
+
+def connect(rpc_url: str, deployment: Deployment | Path | str, *, timeout: float = 30.0) -> Ledger:
+    """The `Ledger` of `deployment` (a Deployment, or its saved JSON's path) on the chain at `rpc_url`."""
+    if not isinstance(deployment, Deployment):
+        deployment = Deployment.load(Path(deployment))
+    return Ledger(web3_at(rpc_url, timeout=timeout), deployment)

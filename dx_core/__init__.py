@@ -1,1 +1,2 @@
-"""Shared foundation for every component: settings, content addressing and the blob store."""
+"""Shared foundation for every component: settings, content addressing, the blob store, canonical JSON,
+the sign-in message, keystores and file locks."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from dx_core.cid import cid_from_digest, digest_from_cid
+from dx_core.settings import Settings, get_settings
 
 CHUNK = 1024 * 1024
 
@@ -179,11 +180,17 @@ class IpfsBlobStore:
         self._http.post("/block/rm", params={"arg": cid})
 
 
-def open_blob_store() -> LocalBlobStore | IpfsBlobStore:
-    """The blob store the settings name."""
-    from dx_core.settings import get_settings
-
-    s = get_settings()
+def open_blob_store(settings: Settings | None = None) -> LocalBlobStore | IpfsBlobStore:
+    """The blob store the settings name (`blob_backend`: a local directory, or Kubo's RPC API)."""
+    s = settings or get_settings()
     if s.blob_backend == "ipfs":
         return IpfsBlobStore(s.ipfs_api_url, s.max_blob_bytes)
     return LocalBlobStore(s.resolved_blob_dir, s.max_blob_bytes)
+
+
+def blob_store_at(location: str, max_bytes: int | None = None) -> LocalBlobStore | IpfsBlobStore:
+    """The store a location names: `ipfs+http://host:port` is Kubo; `local:PATH` or a path, a directory."""
+    limit = max_bytes if max_bytes is not None else 2 * 1024**3
+    if location.startswith("ipfs+"):
+        return IpfsBlobStore(location.removeprefix("ipfs+"), limit)
+    return LocalBlobStore(Path(location.removeprefix("local:")), limit)

@@ -11,6 +11,9 @@ _SHA2_256 = 0x12
 _DIGEST_LEN = 0x20
 _PREFIX = bytes([_CID_VERSION, _RAW_CODEC, _SHA2_256, _DIGEST_LEN])
 
+# What a CID of ours looks like, for request validation (a regular expression, anchored).
+CID_PATTERN = r"^b[a-z2-7]{58}$"
+
 
 class InvalidCID(ValueError):
     """A string that is not a CIDv1 raw/sha2-256 identifier."""

@@ -1,0 +1,48 @@
+"""Sign-In with Ethereum (EIP-4361): the one place the exchange's sign-in message is written."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime, timedelta
+
+from eth_utils import to_checksum_address
+
+# The abnf grammar library (used by siwe) warns about siwe's grammar when it first loads it.
+warnings.filterwarnings("ignore", module=r"abnf\.")
+import siwe  # noqa: E402
+
+STATEMENT = "Sign in to the exchange"
+DEFAULT_TTL = timedelta(minutes=15)
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def sign_in_message(
+    domain: str, address: str, nonce: str, chain_id: int, *, ttl: timedelta = DEFAULT_TTL
+) -> str:
+    """The EIP-4361 text a member signs to sign in at `domain` (URI http://domain, version 1)."""
+    now = datetime.now(UTC)
+    return siwe.SiweMessage(
+        domain=domain,
+        address=to_checksum_address(address),
+        statement=STATEMENT,
+        uri=f"http://{domain}",
+        version="1",
+        chain_id=chain_id,
+        nonce=nonce,
+        issued_at=_iso(now),
+        expiration_time=_iso(now + ttl),
+    ).prepare_message()
+
+
+def parse(message: str) -> siwe.SiweMessage:
+    """Parse a signed-in message; raises ValueError when it is not EIP-4361 text."""
+    return siwe.SiweMessage.from_message(message)
+
+
+generate_nonce = siwe.generate_nonce
+ExpiredMessage = siwe.ExpiredMessage
+NotYetValidMessage = siwe.NotYetValidMessage
+VerificationError = siwe.VerificationError
