@@ -6,6 +6,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IRegistry} from "./IRegistry.sol";
 import {IMarket} from "./IMarket.sol";
+import * as Roles from "./Roles.sol";
 
 /// @title ComputeJobs
 /// @notice Compute contracts: a buyer escrows payment for running an algorithm on listed datasets; the
@@ -20,8 +21,6 @@ import {IMarket} from "./IMarket.sol";
 ///      and re-crediting after a withdrawal is a cheap write) and its first 160 approval nonces, so an
 ///      owner's first approval and first payment initialize one slot, not two.
 contract ComputeJobs is EIP712, ReentrancyGuard {
-    uint8 private constant BUYER = 4;
-    uint8 private constant REGULATOR = 16;
     uint8 private constant ALL_NODES = 7;
     uint256 private constant CREDIT_MASK = (1 << 96) - 1;
     uint256 private constant SHARED_NONCES = 160;
@@ -149,8 +148,8 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     /// @return jobId The new job's id (counting from 1).
     /// @dev No reentrancy guard needed: the only external calls go to the immutable Registry and Market.
     function request(Request calldata r) external payable returns (uint256 jobId) {
-        if (!registry.isActive(msg.sender, BUYER)) revert NotActiveMember(msg.sender, BUYER);
-        if (r.resultReceiver != msg.sender && !registry.isActive(r.resultReceiver, REGULATOR)) {
+        if (!registry.isActive(msg.sender, Roles.BUYER)) revert NotActiveMember(msg.sender, Roles.BUYER);
+        if (r.resultReceiver != msg.sender && !registry.isActive(r.resultReceiver, Roles.REGULATOR)) {
             revert InvalidResultReceiver(r.resultReceiver);
         }
         if (r.programHash == bytes32(0)) revert InvalidHash("programHash");

@@ -3,13 +3,12 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IRegistry} from "./IRegistry.sol";
+import * as Roles from "./Roles.sol";
 
 /// @title Market
 /// @notice Dataset and algorithm listings: price per use, usage limits, expiry, approval policy.
 /// @dev Only the ComputeJobs contract may count uses. Fields a job request reads sit in two packed slots.
 contract Market is AccessControl {
-    uint8 private constant PROVIDER = 1;
-    uint8 private constant ALGORITHM_PROVIDER = 2;
     uint256 public constant MAX_DATASETS_PER_JOB = 15;
 
     enum Status {
@@ -121,7 +120,7 @@ contract Market is AccessControl {
     // ---------------------------------------------------------------- datasets
 
     /// @notice List a dataset (caller must be an active PROVIDER).
-    function listDataset(DatasetTerms calldata terms) external onlyRegistered(PROVIDER) returns (uint256 id) {
+    function listDataset(DatasetTerms calldata terms) external onlyRegistered(Roles.PROVIDER) returns (uint256 id) {
         id = ++datasetCount;
         Dataset storage d = _datasets[id];
         d.owner = msg.sender;
@@ -183,7 +182,7 @@ contract Market is AccessControl {
         uint256 pricePerUse,
         bytes32 secretParamsHash,
         uint32 maxUses
-    ) external onlyRegistered(ALGORITHM_PROVIDER) returns (uint256 id) {
+    ) external onlyRegistered(Roles.ALGORITHM_PROVIDER) returns (uint256 id) {
         if (pricePerUse > type(uint96).max) revert PriceTooLarge(pricePerUse);
         id = ++algorithmCount;
         _algorithms[id] = Algorithm({
@@ -261,7 +260,7 @@ contract Market is AccessControl {
             prices[i] = d.pricePerUse;
             // Owners who must approve are checked when they do; a pre-approved listing's owner here.
             if (d.hasPolicy && (buyerPreApproved[id][buyer] || algorithmPreApproved[id][algorithmId])) {
-                if (!registry.isActive(d.owner, PROVIDER)) revert ListingOwnerInactive(d.owner);
+                if (!registry.isActive(d.owner, Roles.PROVIDER)) revert ListingOwnerInactive(d.owner);
                 preApproved |= 1 << i;
             }
         }

@@ -2,17 +2,18 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import * as Roles from "./Roles.sol";
 
 /// @title Registry
 /// @notice Members of the exchange (roles, X25519 encryption keys, metadata) and the compute cluster.
 /// @dev The operator holds DEFAULT_ADMIN_ROLE. Roles are bit flags so one member may hold several.
 contract Registry is AccessControl {
-    uint8 public constant PROVIDER = 1;
-    uint8 public constant ALGORITHM_PROVIDER = 2;
-    uint8 public constant BUYER = 4;
-    uint8 public constant COMPUTE_NODE = 8;
-    uint8 public constant REGULATOR = 16;
-    uint8 private constant ALL_ROLES = 31;
+    // Public getters for the role bits (part of the ABI); the values come from Roles.sol.
+    uint8 public constant PROVIDER = Roles.PROVIDER;
+    uint8 public constant ALGORITHM_PROVIDER = Roles.ALGORITHM_PROVIDER;
+    uint8 public constant BUYER = Roles.BUYER;
+    uint8 public constant COMPUTE_NODE = Roles.COMPUTE_NODE;
+    uint8 public constant REGULATOR = Roles.REGULATOR;
 
     /// @notice A member as stored: one packed slot, the key, and the metadata CID.
     struct Member {
@@ -224,6 +225,6 @@ contract Registry is AccessControl {
     }
 
     function _checkRoles(uint8 roles) private pure {
-        if (roles == 0 || roles & ~ALL_ROLES != 0) revert InvalidRoles(roles);
+        if (roles == 0 || roles & ~Roles.ALL != 0) revert InvalidRoles(roles);
     }
 }
