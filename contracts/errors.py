@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import collapse_if_tuple, function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 
 from contracts.artifacts import abi, available_contracts
@@ -60,13 +60,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _type_str(item: dict[str, Any]) -> str:
-    if item["type"].startswith("tuple"):
-        inner = ",".join(_type_str(c) for c in item["components"])
-        return f"({inner}){item['type'][5:]}"
-    return item["type"]
-
-
 def normalize(value: Any, item: dict[str, Any]) -> Any:
     """Give decoded ABI values friendly Python shapes: checksum addresses, dicts for tuples, bytes."""
     typ = item["type"]
@@ -89,7 +82,7 @@ def _selectors() -> dict[bytes, list[tuple[str, dict[str, Any]]]]:
         for item in abi(name):
             if item["type"] != "error":
                 continue
-            signature = f"{item['name']}({','.join(_type_str(i) for i in item['inputs'])})"
+            signature = f"{item['name']}({','.join(collapse_if_tuple(i) for i in item['inputs'])})"
             table.setdefault(function_signature_to_4byte_selector(signature), []).append((name, item))
     return table
 
@@ -114,7 +107,7 @@ def decode_revert(data: bytes | str | None, contract_hint: str = "?") -> Contrac
     # An error several contracts declare is attributed to the one called; otherwise it bubbled up
     # from the only contract that declares it (e.g. Market's UsageLimitReached during a job call).
     contract, item = next(((c, i) for c, i in candidates if c == contract_hint), candidates[0])
-    values = abi_decode([_type_str(i) for i in item["inputs"]], body)
+    values = abi_decode([collapse_if_tuple(i) for i in item["inputs"]], body)
     args = {
         i["name"] or f"arg{n}": normalize(v, i)
         for n, (i, v) in enumerate(zip(item["inputs"], values, strict=True))

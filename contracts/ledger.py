@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from web3 import Web3
 
 from contracts.artifacts import abi
+from contracts.bindings.jobs import JobsBinding
+from contracts.bindings.market import MarketBinding
 from contracts.bindings.notary import NotaryBinding
+from contracts.bindings.registry import RegistryBinding
 from contracts.deploy import Deployment
 from contracts.errors import LedgerError
 from contracts.tx import DecodedEvent, EventDecoder, TxResult, TxSender
 
-if TYPE_CHECKING:
-    from contracts.bindings.jobs import JobsBinding
-    from contracts.bindings.market import MarketBinding
-    from contracts.bindings.registry import RegistryBinding
-
 LOG_CHUNK_BLOCKS = 10_000
+BINDINGS: dict[str, type] = {
+    "Registry": RegistryBinding,
+    "Market": MarketBinding,
+    "ComputeJobs": JobsBinding,
+    "Notary": NotaryBinding,
+}
 
 
 class Ledger:
@@ -27,27 +30,16 @@ class Ledger:
     def __init__(self, w3: Web3, deployment: Deployment) -> None:
         self.w3 = w3
         self.deployment = deployment
-        self.decoder = EventDecoder({addr: (name, abi(name)) for name, addr in deployment.addresses.items()})
+        addresses = deployment.addresses
+        self.decoder = EventDecoder(w3, {addr: (name, abi(name)) for name, addr in addresses.items()})
         self.sender = TxSender(w3, self.decoder)
         self._bindings: dict[str, object] = {}
-        factories = self._factories()
-        for name, address in deployment.addresses.items():
-            if name in factories:
-                binding = factories[name](w3, address, self.sender)
+        for name, address in addresses.items():
+            if name in BINDINGS:
+                binding = BINDINGS[name](w3, address, self.sender)
                 if hasattr(binding, "from_block"):
                     binding.from_block = deployment.blocks.get(name, 0)
                 self._bindings[name] = binding
-
-    def _factories(self) -> dict[str, type]:
-        factories: dict[str, type] = {"Notary": NotaryBinding}
-        try:
-            from contracts.bindings.jobs import JobsBinding
-            from contracts.bindings.market import MarketBinding
-            from contracts.bindings.registry import RegistryBinding
-        except ImportError:
-            return factories
-        factories.update({"Registry": RegistryBinding, "Market": MarketBinding, "ComputeJobs": JobsBinding})
-        return factories
 
     def _binding(self, name: str) -> object:
         try:

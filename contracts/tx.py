@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.contract.contract import ContractEvent
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from contracts.errors import (
-    ContractRevert,
-    TransactionFailed,
-    _type_str,
-    decode_revert,
-    normalize,
-    revert_data_from_exception,
-)
+from contracts.errors import ContractRevert, TransactionFailed, decode_revert, revert_data_from_exception
 
 GAS_MARGIN = 1.25
 # One lock per sender address for the whole process: two Ledger objects (say the API and the anchorer
@@ -62,13 +56,18 @@ class TxResult:
 
 
 class EventDecoder:
-    """Decodes logs of known contract addresses using their ABIs."""
+    """Decodes logs of known contract addresses with web3's `process_log` against their ABIs."""
 
-    def __init__(self, contracts: dict[str, tuple[str, list[dict[str, Any]]]]) -> None:
-        # contracts: address -> (contract name, abi)
-        self._by_address: dict[str, tuple[str, dict[bytes, dict[str, Any]]]] = {}
+    def __init__(self, w3: Web3, contracts: dict[str, tuple[str, list[dict[str, Any]]]]) -> None:
+        # contracts: address -> (contract name, abi); per address, event topic -> the web3 event to decode
+        self._by_address: dict[str, tuple[str, dict[bytes, ContractEvent]]] = {}
         for address, (name, contract_abi) in contracts.items():
-            topics = {event_abi_to_log_topic(e): e for e in contract_abi if e["type"] == "event"}
+            contract = w3.eth.contract(address=to_checksum_address(address), abi=contract_abi)
+            topics = {
+                event_abi_to_log_topic(e): contract.events[e["name"]]()
+                for e in contract_abi
+                if e["type"] == "event"
+            }
             self._by_address[to_checksum_address(address)] = (name, topics)
 
     @property
@@ -82,29 +81,33 @@ class EventDecoder:
         if known is None or not log["topics"]:
             return None
         name, topics = known
-        item = topics.get(bytes(log["topics"][0]))
-        if item is None:
+        event = topics.get(bytes(log["topics"][0]))
+        if event is None:
             return None
-        indexed = [i for i in item["inputs"] if i["indexed"]]
-        plain = [i for i in item["inputs"] if not i["indexed"]]
-        args: dict[str, Any] = {}
-        for inp, topic in zip(indexed, log["topics"][1:], strict=True):
-            (value,) = abi_decode([_type_str(inp)], bytes(topic))
-            args[inp["name"]] = normalize(value, inp)
-        values = abi_decode([_type_str(i) for i in plain], bytes(log["data"]))
-        for inp, value in zip(plain, values, strict=True):
-            args[inp["name"]] = normalize(value, inp)
-        ordered = {i["name"]: args[i["name"]] for i in item["inputs"]}
+        decoded = event.process_log(log)
+        # web3 lists indexed arguments first; keep the ABI's order, as plain dicts and lists.
+        args = {i["name"]: _plain(decoded["args"][i["name"]]) for i in event.abi["inputs"]}
         return DecodedEvent(
             contract=name,
-            event=item["name"],
-            args=ordered,
+            event=event.abi["name"],
+            args=args,
             tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
             block_number=int(log["blockNumber"]),
             block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
             log_index=int(log["logIndex"]),
             address=address,
         )
+
+
+def _plain(value: Any) -> Any:
+    """web3's AttributeDicts and tuples as plain dicts and lists (bytes stay bytes)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, HexBytes):
+        return bytes(value)
+    return value
 
 
 class TxSender:
