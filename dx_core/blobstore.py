@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+import httpx
+
 from dx_core.cid import cid_from_digest, digest_from_cid
 from dx_core.settings import Settings, get_settings
 
@@ -126,8 +128,6 @@ class IpfsBlobStore:
     """
 
     def __init__(self, api_url: str, max_bytes: int = 2 * 1024**3, timeout: float = 60.0) -> None:
-        import httpx
-
         self.max_bytes = max_bytes
         self._http = httpx.Client(base_url=api_url.rstrip("/") + "/api/v0", timeout=timeout)
 

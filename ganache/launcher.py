@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Literal
 
+from dx_core.settings import get_settings
+
 NODE_MODULES = Path(__file__).resolve().parent / "node_modules"
 ANVIL_BIN = NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 GANACHE_CLI = NODE_MODULES / "ganache" / "dist" / "node" / "cli.js"
@@ -227,8 +229,6 @@ class LocalChain:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ganache.launcher`: start a node with settings defaults and wait for Ctrl-C."""
-    from dx_core.settings import get_settings
-
     settings = get_settings()
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--kind", choices=["anvil", "ganache"], default=settings.chain)

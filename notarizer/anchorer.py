@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -14,11 +15,15 @@ from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 from web3.exceptions import TimeExhausted, Web3RPCError
 
+from contracts import ContractRevert, connect
+from dx_core import keystore
+from dx_core.settings import get_settings
 from notarizer.entry import SYSTEM_ACTOR, Kind
-from notarizer.log import AnchoredCheckpoint, TransparencyLog
+from notarizer.log import AnchoredCheckpoint, TransparencyLog, create_tables
 from notarizer.proofs import verify_consistency
 
 log_ = logging.getLogger("notarizer.anchorer")
@@ -57,8 +62,6 @@ class Anchorer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if every_entries is None or every_seconds is None:
-            from dx_core.settings import get_settings
-
             settings = get_settings()
             every_entries = settings.anchor_every_entries if every_entries is None else every_entries
             every_seconds = settings.anchor_every_seconds if every_seconds is None else every_seconds
@@ -197,8 +200,6 @@ class Anchorer:
         latest = self.reconcile()
         if latest is not None and latest.tree_size >= size:
             return latest
-        from contracts.errors import ContractRevert
-
         try:
             tx = self.notary.anchor(self.sender, size, root)
         except ContractRevert as exc:
@@ -230,19 +231,11 @@ def load_account(key: str) -> LocalAccount:
     """A 0x-hex private key, or the path of a dx keystore file (password from DX_KEYSTORE_PASSWORD)."""
     if key.startswith("0x") and len(key) == 66:
         return Account.from_key(key)
-    from dx_core import keystore
-
     return keystore.decrypt(json.loads(Path(key).read_text()), keystore.password_from_env()).account
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m notarizer.anchorer`: anchor the exchange database's log on the deployed Notary."""
-    from sqlalchemy import create_engine
-    from web3 import Web3
-
-    from contracts import Deployment, Ledger
-    from dx_core.settings import get_settings
-
     settings = get_settings()
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--once", action="store_true", help="anchor at most one checkpoint and exit")
@@ -257,19 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     engine = create_engine(settings.resolved_database_url)
-    from notarizer.log import create_tables
-
     create_tables(engine)
-    w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
-    ledger = Ledger(w3, Deployment.load(settings.resolved_deployment_file))
+    ledger = connect(settings.rpc_url, settings.resolved_deployment_file)
     anchorer = Anchorer(TransparencyLog(engine), ledger, load_account(key))
     if args.once:
         cp = anchorer.run_once(force=args.force)
         print(json.dumps(cp.to_json() if cp else None))
         return 0
     stop = threading.Event()
-    import signal
-
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     anchorer.run_forever(stop)

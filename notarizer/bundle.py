@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
-from notarizer.entry import InvalidEntry, LogEntry, canonical_json, payload_digest
+from notarizer.chainview import ChainCheckpoint, ChainView
+from notarizer.entry import InvalidEntry, LogEntry, canonical_payload, payload_digest
 from notarizer.log import AnchoredCheckpoint, TransparencyLog
 from notarizer.proofs import verify_inclusion
 from notarizer.verifier import Finding, VerificationReport
-
-if TYPE_CHECKING:
-    from notarizer.chainview import ChainCheckpoint
 
 BUNDLE_VERSION = 1
 
@@ -74,7 +72,7 @@ def build_bundle(
 
 def bundle_signing_bytes(bundle: dict[str, Any]) -> bytes:
     """What the exporter signs: the canonical JSON of the bundle without its `exporter` and `signature`."""
-    return canonical_json({k: v for k, v in bundle.items() if k not in ("exporter", "signature")})
+    return canonical_payload({k: v for k, v in bundle.items() if k not in ("exporter", "signature")})
 
 
 def sign_bundle(bundle: dict[str, Any], signer: LocalAccount) -> dict[str, Any]:
@@ -191,8 +189,6 @@ def verify_bundle(
 
     A bundle proves each of its entries is in the anchored log; it cannot prove the trail is complete
     (the full-log verifier does that)."""
-    from notarizer.chainview import ChainView
-
     view = ChainView(rpc_url, notary_address)
     report = check_bundle(bundle, view.checkpoint, notary_address, expected_exporter)
     exporter = bundle.get("exporter")

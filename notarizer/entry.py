@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from dx_core.canonical import canonical_json
 from notarizer.proofs import leaf_hash
 
 SYSTEM_ACTOR = "system"
@@ -50,19 +50,17 @@ class InvalidEntry(ValueError):
     """An entry that cannot be logged (unknown kind, payload not JSON, malformed hash)."""
 
 
-def canonical_json(value: Any) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8 (not ASCII-escaped), no NaN or infinities."""
+def canonical_payload(payload: Any) -> bytes:
+    """The canonical JSON (dx_core.canonical) of a payload; InvalidEntry if JSON cannot hold it."""
     try:
-        return json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
+        return canonical_json(payload)
     except (TypeError, ValueError) as exc:
         raise InvalidEntry(f"payload is not canonical-JSON serializable: {exc}") from exc
 
 
 def payload_digest(payload: Any) -> str:
     """Hex SHA-256 of the canonical JSON of a payload: what an entry commits to."""
-    return hashlib.sha256(canonical_json(payload)).hexdigest()
+    return hashlib.sha256(canonical_payload(payload)).hexdigest()
 
 
 def check_kind(kind: str) -> str:

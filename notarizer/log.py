@@ -16,7 +16,7 @@ from notarizer.checkpoints import AnchoredCheckpoint, CheckpointStore
 from notarizer.entry import (
     InvalidEntry,
     LogEntry,
-    canonical_json,
+    canonical_payload,
     check_kind,
     check_payload_hash,
     entry_leaf_bytes,
@@ -92,7 +92,7 @@ def _prepare(item: NewEntry | Mapping[str, Any]) -> tuple[str, str, tuple[str, .
     subjects = _check_subjects(item.subjects)
     if item.payload is None and item.payload_hash is not None:
         return kind, actor, subjects, None, check_payload_hash(item.payload_hash), None
-    raw = canonical_json(item.payload)
+    raw = canonical_payload(item.payload)
     text, digest = raw.decode("utf-8"), hashlib.sha256(raw).hexdigest()  # = payload_digest(payload)
     if item.payload_hash is not None and item.payload_hash != digest:
         raise InvalidEntry(f"payload_hash {item.payload_hash} does not match the payload's hash {digest}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from notarizer.bundle import proved_entry
+from notarizer.entry import Kind
 from notarizer.log import TransparencyLog
 
 
@@ -51,7 +52,7 @@ def dataset_usage(log: TransparencyLog, dataset_id: int) -> dict[str, Any]:
     job_ids: list[str] = []
     for e in log.entries(subject=f"dataset:{dataset_id}", kind="job.*", limit=None):
         job_ids.extend(s for s in e.subjects if s.startswith("job:") and s not in job_ids)
-    for e in log.entries(kind="job.requested", limit=None):
+    for e in log.entries(kind=Kind.JOB_REQUESTED, limit=None):
         if _names_dataset(e.payload, dataset_id):
             job_ids.extend(s for s in e.subjects if s.startswith("job:") and s not in job_ids)
     cps = log.checkpoints()

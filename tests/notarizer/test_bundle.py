@@ -10,8 +10,8 @@ from eth_account import Account
 
 from notarizer.anchorer import Anchorer
 from notarizer.bundle import build_bundle, verify_bundle
+from notarizer.cli import main as verify_main
 from notarizer.log import NewEntry
-from notarizer.verify import main as verify_main
 
 pytestmark = [pytest.mark.chain, pytest.mark.database]
 EXPORTER = Account.from_key("0x" + "24" * 32)

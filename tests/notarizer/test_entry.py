@@ -10,7 +10,7 @@ from notarizer.entry import (
     InvalidEntry,
     Kind,
     LogEntry,
-    canonical_json,
+    canonical_payload,
     chain_event_ref,
     check_kind,
     entry_leaf_bytes,
@@ -19,13 +19,13 @@ from notarizer.entry import (
 )
 
 
-def test_canonical_json_sorts_keys_drops_spaces_and_keeps_utf8() -> None:
+def test_canonical_payload_sorts_keys_drops_spaces_and_keeps_utf8() -> None:
     assert (
-        canonical_json({"b": 1, "a": [1, {"d": None, "c": "é"}]})
+        canonical_payload({"b": 1, "a": [1, {"d": None, "c": "é"}]})
         == '{"a":[1,{"c":"é","d":null}],"b":1}'.encode()
     )
     with pytest.raises(InvalidEntry, match="not canonical-JSON serializable"):
-        canonical_json({"x": float("inf")})
+        canonical_payload({"x": float("inf")})
     assert payload_digest({"b": 1, "a": 2}) == hashlib.sha256(b'{"a":2,"b":1}').hexdigest()
 
 

@@ -16,10 +16,10 @@ import uvicorn
 from eth_account import Account
 from fastapi import FastAPI, Header, HTTPException
 
+from exchange_api.routes.audit import make_audit_router
 from notarizer.anchorer import Anchorer
-from notarizer.api import make_audit_router
+from notarizer.cli import main as verify_main
 from notarizer.log import NewEntry, TransparencyLog
-from notarizer.verify import main as verify_main
 
 pytestmark = [pytest.mark.chain, pytest.mark.database]
 REPO = Path(__file__).resolve().parents[2]

@@ -9,10 +9,10 @@ from sqlalchemy import text
 
 from notarizer.anchorer import Anchorer
 from notarizer.chainview import ChainEvent
+from notarizer.cli import main as verify_main
 from notarizer.entry import chain_event_ref
 from notarizer.log import NewEntry, TransparencyLog
 from notarizer.verifier import Finding, verify, verify_entries
-from notarizer.verify import main as verify_main
 
 pytestmark = [pytest.mark.chain, pytest.mark.database]
 EVIL = "0x" + "66" * 20

@@ -1,4 +1,4 @@
-"""`python -m notarizer.verify`: the regulator's command line verifier (full log or signed bundle)."""
+"""`python -m notarizer.cli`: the regulator's command line verifier (full log or signed bundle)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -25,8 +26,6 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 def download(api_url: str, token: str | None, job: int | None, dataset: int | None) -> Any:
     """Fetch an export from the exchange API: the full log (JSON lines) or a job/dataset bundle."""
-    import httpx
-
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     params = {"job": job} if job is not None else {"dataset": dataset} if dataset is not None else {}
     resp = httpx.get(api_url.rstrip("/") + "/audit/export", params=params, headers=headers, timeout=300)
@@ -62,7 +61,7 @@ def render(report: VerificationReport, console: Console, what: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m notarizer.verify",
+        prog="python -m notarizer.cli",
         description=(
             "Verify the exchange's transparency log trusting only a chain RPC endpoint and the Notary."
         ),
