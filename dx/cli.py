@@ -7,10 +7,18 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from dx import output
+from dx.commands import accounts, audit, buyer, datagen_cmd, demo_cmd, operator, sellers, stack_cmds
 from dx.errors import ConfigError, DxError, RemoteError, StackError
+from dx_core.keystore import KeystoreError
+from dx_core.settings import get_settings
+from exchange_api.client import ExchangeError
+
+# contracts, web3 and requests (web3's HTTP transport) are imported inside translate: they take a
+# second to load, and when one of their errors is raised they are loaded already.
 
 HELP = (
     "Trade the use of data, never the data: the command line of the data exchange.\n\n"
@@ -41,40 +49,35 @@ def root(
     output.set_json(json_out)
     if data_dir is not None:
         os.environ["DX_DATA_DIR"] = str(data_dir.resolve())
-        from dx_core.settings import get_settings
-
         get_settings.cache_clear()
 
 
-def _register() -> None:
-    from dx.commands import accounts, audit, buyer, datagen_cmd, demo_cmd, operator, sellers, stack_cmds
-
-    stack_cmds.register(app)
-    app.add_typer(accounts.app, name="account")
-    operator.register(app)
-    sellers.register(app)
-    buyer.register(app)
-    app.add_typer(audit.app, name="audit")
-    datagen_cmd.register(app)
-    demo_cmd.register(app)
-
-
-_register()
+stack_cmds.register(app)
+app.add_typer(accounts.app, name="account")
+operator.register(app)
+sellers.register(app)
+buyer.register(app)
+app.add_typer(audit.app, name="audit")
+datagen_cmd.register(app)
+demo_cmd.register(app)
 
 
 def translate(exc: BaseException) -> DxError | None:
     """An expected error of another component, as a DxError; None for a genuine bug."""
-    name = type(exc).__name__
-    module = type(exc).__module__
-    if name == "ContractRevert":
+    from requests import RequestException
+    from web3.exceptions import PersistentConnectionError, ProviderConnectionError
+
+    from contracts.errors import ContractRevert
+
+    if isinstance(exc, ContractRevert):
         return RemoteError(f"the chain refused the transaction: {exc}")
-    if name == "KeystoreError":
+    if isinstance(exc, KeystoreError):
         return ConfigError(str(exc), hint="check DX_KEYSTORE_PASSWORD and the keystore path")
-    if module.startswith("httpx") and name in {"ConnectError", "ConnectTimeout"}:
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return StackError(f"cannot reach a service: {exc}", hint="start the local stack with `dx up`")
-    if name in {"ApiError", "ExchangeError", "ClientError"} and module.startswith("exchange_api"):
+    if isinstance(exc, ExchangeError):
         return RemoteError(f"the exchange refused the request: {exc}")
-    if module.startswith("requests") or (module.startswith("web3") and "Connection" in name):
+    if isinstance(exc, RequestException | ProviderConnectionError | PersistentConnectionError):
         return StackError(f"cannot reach the chain: {exc}", hint="start the local stack with `dx up`")
     return None
 

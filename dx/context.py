@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
 
-from dx.components import require
+from dx import deployment, identities
 from dx.errors import ConfigError, InputError, StackError
 from dx.stack import StackConfig, Supervisor
 from dx_core.settings import get_settings
+from exchange_api.client import ExchangeClient
+
+# contracts and mpc_compute.blob_source are imported inside functions: they load web3 (half a second
+# that commands which never touch the chain should not pay).
+if TYPE_CHECKING:
+    from contracts import Ledger
+    from mpc_compute.blob_source import HttpBlobStore
 
 
 def stack_config() -> StackConfig:
@@ -26,36 +33,32 @@ def rpc_url() -> str:
 
 
 @cache
-def ledger() -> Any:
-    """The contracts (contracts.Ledger) of the stack's deployment."""
-    from dx import deployment
+def ledger() -> Ledger:
+    """The contracts of the stack's deployment."""
+    from contracts import connect
 
     dep = deployment.load_deployment()
     if dep is None:
         raise StackError(f"no deployment file at {deployment.deployment_path()}",
                          hint="start the stack with `dx up` (it deploys the contracts)")
-    return require("contracts").Ledger(deployment.web3_for(rpc_url()), dep)
+    return connect(rpc_url(), dep)
 
 
 @cache
-def client(name: str) -> Any:
+def client(name: str) -> ExchangeClient:
     """An exchange client signed in (SIWE) as the account `name`."""
-    from dx import identities
-
-    client_mod = require("exchange_api.client")
-    ident = identities.load(name)
-    c = client_mod.ExchangeClient(api_url(), ident.account)
+    c = ExchangeClient(api_url(), identities.load(name).account)
     c.login()
     return c
 
 
-def public_client() -> Any:
-    return require("exchange_api.client").ExchangeClient(api_url())
+def public_client() -> ExchangeClient:
+    return ExchangeClient(api_url())
 
 
-def blob_store(name: str) -> Any:
+def blob_store(name: str) -> HttpBlobStore:
     """The exchange's blob routes as a blob source, signed in as `name` (uploads need a member)."""
-    from mpc_compute.node.blob_source import HttpBlobStore
+    from mpc_compute.blob_source import HttpBlobStore
 
     return HttpBlobStore(api_url(), token=client(name).token)
 
@@ -84,8 +87,6 @@ def cluster_addresses() -> list[str]:
 
 def resolve_member(who: str) -> tuple[str, bytes | None]:
     """(address, X25519 public key or None) of an account name on this machine or a 0x address."""
-    from dx import identities
-
     if who.startswith("0x"):
         if len(who) != 42:
             raise InputError(f"{who!r} is not a 20-byte address", hint="pass 0x and 40 hex digits")

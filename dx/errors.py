@@ -33,12 +33,6 @@ class StackError(DxError):
     exit_code = 3
 
 
-class NotAvailableError(DxError):
-    """A feature whose component has not landed in this checkout yet."""
-
-    exit_code = 4
-
-
 class RemoteError(DxError):
     """The exchange API, the chain or a compute node refused or failed a request."""
 

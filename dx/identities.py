@@ -11,11 +11,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dx.components import require
+from eth_account import Account
+
 from dx.errors import ConfigError, InputError
 from dx.stack import DEV_KEYSTORE_PASSWORD
 from dx_core import keystore
 from dx_core.settings import get_settings
+from ganache.launcher import DEV_KEYS
 
 # The demo's cast, each on a funded dev account of the local chain (index into DEV_KEYS).
 DEMO_CAST: dict[str, int] = {
@@ -61,8 +63,6 @@ def path_of(name: str) -> Path:
 def create(name: str, private_key: str | bytes | None = None, scrypt_n: int = keystore.DEFAULT_SCRYPT_N
            ) -> AccountInfo:
     """A new encrypted keystore `name` (fresh keys, or the given Ethereum private key)."""
-    from eth_account import Account
-
     path = path_of(name)
     if path.exists():
         raise InputError(f"an account named {name!r} already exists at {path}",
@@ -109,11 +109,10 @@ def load(name: str) -> keystore.Identity:
 def ensure_demo_cast() -> list[tuple[AccountInfo, bool]]:
     """Create the keystores of the demo cast and of the stack's services that do not exist yet;
     (info, created) for each."""
-    dev_keys = require("ganache.launcher").DEV_KEYS
     out = []
     for name, index in {**DEMO_CAST, **SERVICE_ACCOUNTS}.items():
         if path_of(name).exists():
             out.append((info(name), False))
         else:
-            out.append((create(name, dev_keys[index], DEV_SCRYPT_N), True))
+            out.append((create(name, DEV_KEYS[index], DEV_SCRYPT_N), True))
     return out

@@ -9,7 +9,6 @@ keystores) lives in the data dir and survives down/up.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -29,6 +28,9 @@ DEV_KEYSTORE_PASSWORD = "dx-local-demo-only"  # documented dev default: local de
 NODE_COUNT = 3
 MIN_UPTIME_S = 3.0
 LOCAL_ANCHOR_SECONDS = 5
+# How each service state is shown (rich styles), by `dx up` as services start and by `dx status`.
+STATE_STYLE = {"healthy": "green", "external": "green", "starting": "yellow", "stopped": "dim",
+               "unhealthy": "red"}
 
 
 @dataclass
@@ -59,7 +61,7 @@ class Service:
     """One supervised process: how to start it and how to tell it is healthy."""
 
     name: str
-    module: str  # the Python module it runs (`python -m module`), also its "landed yet?" check
+    module: str  # the Python module it runs (`python -m module`)
     args: list[str] = field(default_factory=list)
     health_url: str | None = None  # None: healthy means alive
 
@@ -67,20 +69,11 @@ class Service:
     def argv(self) -> list[str]:
         return [sys.executable, "-m", self.module, *self.args]
 
-    def landed(self) -> bool:
-        try:
-            spec = importlib.util.find_spec(self.module)
-            if spec is not None and spec.submodule_search_locations is not None:  # a package: needs __main__
-                spec = importlib.util.find_spec(self.module + ".__main__")
-            return spec is not None
-        except ModuleNotFoundError:
-            return False
-
 
 @dataclass
 class ServiceStatus:
     name: str
-    state: str  # healthy | starting | stopped | unavailable | external | unhealthy
+    state: str  # healthy | starting | stopped | external | unhealthy
     pid: int | None
     endpoint: str | None
     detail: str = ""
@@ -95,22 +88,15 @@ def services(config: StackConfig) -> list[Service]:
                             "--state-dir", str(Path(config.data_dir) / "chain")]))
     out.append(Service("api", "exchange_api", [], f"{config.api_url}/health"))
     out.append(Service("anchorer", "notarizer.anchorer"))
-    # Nodes read and write blobs in the exchange's own store (settings: same data dir, same backend);
-    # without the chain glue a node still serves its control API (jobs triggered by hand).
-    chain_args = ["--rpc-url", config.rpc_url, "--watch"] if _module_exists("mpc_compute.node.chain") else []
+    # Nodes follow the chain and read and write blobs in the exchange's own store (settings: same data
+    # dir, same backend).
+    chain_args = ["--rpc-url", config.rpc_url, "--watch"]
     for i in range(NODE_COUNT):
         keystore_path = Path(config.data_dir) / "keys" / f"node-{i}.json"
         out.append(Service(f"node-{i}", "mpc_compute.node",
                            ["--index", str(i), "--keystore", str(keystore_path), *chain_args],
                            f"http://127.0.0.1:{config.node_base_port + i}/health"))
     return out
-
-
-def _module_exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def rpc_alive(rpc_url: str, timeout: float = 2.0) -> int | None:
@@ -197,8 +183,6 @@ class Supervisor:
     # ---- health ------------------------------------------------------------------------------
     def check(self, svc: Service) -> ServiceStatus:
         endpoint = self.config.rpc_url if svc.name == "chain" else svc.health_url
-        if not svc.landed():
-            return ServiceStatus(svc.name, "unavailable", None, endpoint, "component not landed yet")
         pid = self.pid_of(svc)
         if pid is None:
             return ServiceStatus(svc.name, "stopped", None, endpoint)
@@ -264,7 +248,7 @@ class Supervisor:
 
     def up(self, on_event: Callable[[str, ServiceStatus], None],
            after_chain: Callable[[], None] | None = None, timeout: float = 90.0) -> list[ServiceStatus]:
-        """Start every landed service not already running, in order; `after_chain` runs once the
+        """Start every service not already running, in order; `after_chain` runs once the
         chain answers (deployment)."""
         self.save()
         if self.config.chain == "external" and rpc_alive(self.config.rpc_url) is None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from dx import context, output
-from dx.components import require
+from dx import context, deployment, output
 from dx.errors import StackError, VerificationError
+
+# notarizer.verifier is imported inside verify_report: it loads web3.
+if TYPE_CHECKING:
+    from notarizer.verifier import VerificationReport
 
 
 def audit_trail(acting: str, job_id: int) -> list[dict]:
@@ -29,17 +32,16 @@ def export_entries(acting: str) -> list[dict]:
     return [json.loads(line) for line in export_text(acting).splitlines() if line.strip()]
 
 
-def verify_report(acting: str) -> Any:
+def verify_report(acting: str) -> VerificationReport:
     """notarizer.verifier's report on the exported log, checked against the Notary on the chain."""
-    from dx import deployment
+    from notarizer.verifier import verify
 
-    verifier = require("notarizer.verifier")
     dep = deployment.load_deployment()
     if dep is None:
         raise StackError(f"no deployment file at {deployment.deployment_path()}",
                          hint="start the stack: `dx up`")
-    return verifier.verify(context.rpc_url(), dep.addresses["Notary"], export_entries(acting),
-                           dep.addresses.get("ComputeJobs"))
+    return verify(context.rpc_url(), dep.addresses["Notary"], export_entries(acting),
+                  dep.addresses.get("ComputeJobs"))
 
 
 def audit_verify(acting: str) -> dict:

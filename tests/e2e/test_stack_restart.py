@@ -83,7 +83,7 @@ def test_up_down_up_keeps_state(dx_stack):
                                  "-o", str(exported)).stdout)
     assert bundle["subject"]
     offline = subprocess.run(
-        [sys.executable, "-m", "notarizer.verify", "--rpc", second["rpc_url"], "--notary",
+        [sys.executable, "-m", "notarizer.cli", "--rpc", second["rpc_url"], "--notary",
          addresses["Notary"], "--bundle", str(exported), "--json"],
         capture_output=True, text=True, env=dx_stack.env, timeout=120)
     assert offline.returncode == 0, offline.stderr[-2000:]
