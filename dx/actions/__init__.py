@@ -13,11 +13,13 @@ from dx.actions.sellers import (
     publish_dataset,
     show_dataset,
 )
+from dx.actions.stack import bring_up
 from dx.actions.tables import jobs_table, listing_table, trail_table
 
 __all__ = [
-    "admit_member", "audit_export", "audit_trail", "audit_usage", "audit_verify", "decide", "delist_dataset",
-    "fetch_result", "job_status", "jobs_table", "list_algorithms", "list_datasets", "list_members",
-    "listing_table", "pending_requests", "publish_algorithm", "publish_dataset", "register_cluster",
-    "request_job", "search_catalog", "show_cluster", "show_dataset", "trail_table", "watch_job",
+    "admit_member", "audit_export", "audit_trail", "audit_usage", "audit_verify", "bring_up", "decide",
+    "delist_dataset", "fetch_result", "job_status", "jobs_table", "list_algorithms", "list_datasets",
+    "list_members", "listing_table", "pending_requests", "publish_algorithm", "publish_dataset",
+    "register_cluster", "request_job", "search_catalog", "show_cluster", "show_dataset", "trail_table",
+    "watch_job",
 ]

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from dx.demo.story import run
+
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
@@ -26,6 +28,4 @@ def demo(
 
     [bold]Example:[/]  dx demo --small
     """
-    from dx import demo as demo_mod
-
-    demo_mod.run(small=small, seed=seed, chain=chain, keep_running=keep_running)
+    run(small=small, seed=seed, chain=chain, keep_running=keep_running)

@@ -6,14 +6,13 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from dx import output
-from dx.errors import InputError, StackError
-from dx.stack import ServiceStatus, StackConfig, Supervisor, services
+from dx.actions.stack import bring_up
+from dx.errors import InputError
+from dx.stack import STATE_STYLE, ServiceStatus, StackConfig, Supervisor, services
 from dx_core.settings import get_settings
-
-STATE_STYLE = {"healthy": "green", "external": "green", "starting": "yellow", "stopped": "dim",
-               "unavailable": "magenta", "unhealthy": "red"}
 
 
 class ChainKind(StrEnum):
@@ -28,7 +27,7 @@ def register(app: typer.Typer) -> None:
     app.command("logs")(logs)
 
 
-def _status_table(rows: list[ServiceStatus]):
+def _status_table(rows: list[ServiceStatus]) -> Table:
     return output.table(None, ["service", "state", "pid", "endpoint", "detail"], [
         (r.name, f"[{STATE_STYLE.get(r.state, 'white')}]{r.state}[/]", r.pid, r.endpoint, r.detail)
         for r in rows
@@ -38,73 +37,6 @@ def _status_table(rows: list[ServiceStatus]):
 def _supervisor() -> Supervisor:
     sup = Supervisor.load(get_settings())
     return sup or Supervisor(StackConfig.from_settings(get_settings()))
-
-
-def _same_chain(a: StackConfig, b: StackConfig) -> bool:
-    """Whether two configs name the same chain (a local one may move to another port)."""
-    return a.chain == b.chain and (a.chain != "external" or a.rpc_url == b.rpc_url)
-
-
-def bring_up(chain: str | None = None, rpc_url: str | None = None, timeout: float = 90.0,
-             quiet: bool = False) -> dict:
-    """Start the stack (used by `dx up` and `dx demo`); returns a summary for output."""
-    from dx import deployment, identities
-
-    settings = get_settings()
-    previous = Supervisor.load(settings)
-    if previous is not None and chain is None and rpc_url is None:
-        # A plain `dx up` resumes the stack this data dir had: same chain kind (its state is there).
-        if previous.config.chain == "external":
-            rpc_url = previous.config.rpc_url
-        else:
-            chain = previous.config.chain
-    config = StackConfig.from_settings(settings, chain, rpc_url)
-    if previous is not None and not _same_chain(previous.config, config):
-        if any(s.state in {"healthy", "starting"} for s in previous.status()
-               if s.name != "chain" or previous.config.chain != "external"):
-            raise StackError(f"a stack is already running here on {previous.config.chain} at "
-                             f"{previous.config.rpc_url}", hint="run `dx down` first to change chains")
-        # The database, deployment and blobs in this data dir describe the other chain's state.
-        raise StackError(f"{config.data_dir} holds the state of a {previous.config.chain} chain at "
-                         f"{previous.config.rpc_url}",
-                         hint="run plain `dx up` to resume it, or use another --data-dir for a new chain")
-    sup = Supervisor(config)
-    summary: dict = {"data_dir": config.data_dir, "chain": config.chain, "rpc_url": config.rpc_url,
-                     "api_url": config.api_url, "accounts": [], "deployment": None, "notes": []}
-
-    def on_event(event: str, st: ServiceStatus) -> None:
-        if not quiet and event != "starting":
-            style = STATE_STYLE.get(st.state, "white")
-            output.say(f"  [{style}]{st.state:>11}[/]  {st.name:<9} {st.endpoint or ''} {st.detail}")
-
-    def after_chain() -> None:
-        from dx.components import available
-
-        if not available("ganache.launcher"):
-            summary["notes"].append("demo keystores need ganache.launcher (not landed yet)")
-            return
-        for acct, created in identities.ensure_demo_cast():
-            summary["accounts"].append({"name": acct.name, "address": acct.address, "created": created})
-        if not available("contracts.deploy"):
-            summary["notes"].append("contracts are not deployable yet (contracts/deploy.py has not landed)")
-            return
-        operator = identities.load("operator").account
-        dep, fresh = deployment.ensure_deployed(config.rpc_url, operator)
-        deployment.grant_notarizer(config.rpc_url, dep, operator, identities.info("notarizer").address)
-        summary["deployment"] = {"chain_id": dep.chain_id, "addresses": dep.addresses, "deployed_now": fresh,
-                                 "file": str(deployment.deployment_path())}
-        if not quiet:
-            output.say(f"  {'deployed' if fresh else 'reusing':>11}  contracts on chain {dep.chain_id}: "
-                       + ", ".join(f"{k}={v}" for k, v in dep.addresses.items()))
-
-    if not quiet:
-        output.say(f"starting the stack in {config.data_dir}")
-    statuses = sup.up(on_event, after_chain, timeout)
-    summary["services"] = statuses
-    missing = [s.name for s in statuses if s.state == "unavailable"]
-    if missing:
-        summary["notes"].append("not available yet in this checkout: " + ", ".join(missing))
-    return summary
 
 
 def up(
@@ -125,12 +57,8 @@ def up(
                          hint="--rpc-url uses a chain that is already running")
     summary = bring_up(chain.value if chain else None, rpc_url, timeout)
 
-    def human() -> None:
-        for note in summary["notes"]:
-            output.console.print(f"[yellow]note:[/] {note}")
-        output.console.print(f"[green]stack is up[/] (data in {summary['data_dir']})")
-
-    output.emit(summary, human)
+    output.emit(summary, lambda: output.console.print(
+        f"[green]stack is up[/] (data in {summary['data_dir']})"))
 
 
 def down(timeout: Annotated[float, typer.Option(help="Seconds to wait for a clean stop.")] = 15.0) -> None:
@@ -148,7 +76,7 @@ def down(timeout: Annotated[float, typer.Option(help="Seconds to wait for a clea
 def status() -> None:
     """Show each service's health: chain, API, anchorer, compute nodes.
 
-    Exits 3 when a landed service is not healthy.
+    Exits 3 when a service is not healthy.
 
     [bold]Example:[/]  dx --json status
     """

@@ -9,21 +9,36 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from dx import actions, output
-from dx.components import available
-from dx.demo import Demo, Outcome, note, run_job, story
+from dx import actions
+from dx.actions.buyer import node_states, reconstruct
+from dx.demo.cast import Demo, Outcome, act, note
 from dx.errors import DxError
 
 
 @dataclass(frozen=True)
 class Scene:
     name: str
-    algorithm: str | None  # the library algorithm the scene needs (None: none)
-    needs_nodes: bool
     play: Callable[[Demo, Scene], Outcome]
+
+
+def run_job(demo: Demo, buyer: str, algorithm: str, inputs: list[str], params: list[str] | None = None,
+            receiver: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Request, have every owner approve, wait for the nodes, reconstruct as the receiver."""
+    req = actions.request_job(buyer, str(demo.algorithms[algorithm]), inputs, params or [], receiver)
+    job_id = req["job_id"]
+    job = actions.job_status(buyer, job_id)
+    for owner in dict.fromkeys(job["pending_owners"]):
+        actions.decide(demo.name_of(owner), job_id, approve=True)
+    job = actions.watch_job(buyer, job_id)
+    failed = [n for n in job["nodes"] if n["status"] != "succeeded"]
+    if failed:
+        raise DxError(f"job {job_id} did not complete: " + "; ".join(
+            f"node {n['index']} {n['status']}: {n['error']}" for n in failed))
+    return job_id, reconstruct(receiver or buyer, job_id)
 
 
 def _close(name: str, got, want, rtol: float, atol: float) -> str:
@@ -34,7 +49,7 @@ def _close(name: str, got, want, rtol: float, atol: float) -> str:
 
 
 def joint_stats(demo: Demo, scene: Scene) -> Outcome:
-    story("Bank A computes joint statistics over the tax bureau's data, which it never sees")
+    act("Bank A computes joint statistics over the tax bureau's data, which it never sees")
     cols = ["revenue", "tax_paid", "filings_late"]
     job_id, res = run_job(demo, "bank-a", "joint_stats", [f"data_0={demo.datasets['tax']}"])
     x = demo.scenario.tables["tax"].numeric(cols)
@@ -77,7 +92,7 @@ def _multi_lender_inputs(demo: Demo) -> list[str]:
 
 
 def multi_lender(demo: Demo, scene: Scene) -> Outcome:
-    story("Bank A checks its applicants against both banks' loan books (multi-lending), seeing no book")
+    act("Bank A checks its applicants against both banks' loan books (multi-lending), seeing no book")
     job_id, res = run_job(demo, "bank-a", "multi_lender", _multi_lender_inputs(demo))
     applicants = _ids(demo, "applicants_bank_a")
     lenders, totals = np.zeros(len(applicants)), np.zeros(len(applicants))
@@ -101,7 +116,7 @@ def multi_lender(demo: Demo, scene: Scene) -> Outcome:
 
 
 def logistic_regression(demo: Demo, scene: Scene) -> Outcome:
-    story("Bank A trains a default model on the tax bureau's and telecom's columns with its own labels")
+    act("Bank A trains a default model on the tax bureau's and telecom's columns with its own labels")
     iterations, rate = 60, 1.0
     job_id, res = run_job(demo, "bank-a", "logreg_train", [
         f"features_0={_ref(demo, 'tax_applicants', 'features')}",
@@ -133,7 +148,7 @@ def _score_inputs(demo: Demo) -> list[str]:
 
 
 def credit_scoring(demo: Demo, scene: Scene) -> Outcome:
-    story("Bank A scores its applicants with the vendor's secret credit model: neither sees the other's")
+    act("Bank A scores its applicants with the vendor's secret credit model: neither sees the other's")
     job_id, res = run_job(demo, "bank-a", "credit_model", _score_inputs(demo),
                           ["link=logistic", "scale=550", "offset=300"])
     model = demo.scenario.models["credit_model"]
@@ -148,7 +163,7 @@ def credit_scoring(demo: Demo, scene: Scene) -> Outcome:
 
 
 def blacklist(demo: Demo, scene: Scene) -> Outcome:
-    story("Bank A asks which applicants are on the tax bureau's blacklist (an anonymous query)")
+    act("Bank A asks which applicants are on the tax bureau's blacklist (an anonymous query)")
     job_id, res = run_job(demo, "bank-a", "blacklist_match", [
         f"queries={_ref(demo, 'applicants_bank_a', 'id')}", f"blacklist={_ref(demo, 'blacklist', 'id')}"])
     listed = set(_ids(demo, "blacklist"))
@@ -162,9 +177,7 @@ def blacklist(demo: Demo, scene: Scene) -> Outcome:
 
 
 def aml_to_regulator(demo: Demo, scene: Scene) -> Outcome:
-    from dx.actions.buyer import reconstruct
-
-    story("An AML risk screening of bank A's applicants: the result goes to the regulator, not the bank")
+    act("An AML risk screening of bank A's applicants: the result goes to the regulator, not the bank")
     job_id, res = run_job(demo, "bank-a", "aml_model", _score_inputs(demo), ["link=logistic", "scale=100"],
                           receiver="regulator")
     try:
@@ -187,7 +200,7 @@ def aml_to_regulator(demo: Demo, scene: Scene) -> Outcome:
 
 
 def over_use(demo: Demo, scene: Scene) -> Outcome:
-    story("Bank B's loan book may be used once: a second multi-lender check is refused on-chain")
+    act("Bank B's loan book may be used once: a second multi-lender check is refused on-chain")
     dataset_id = demo.datasets["loans_bank_b"]
     listing = actions.show_dataset("bank-a", dataset_id)
     if listing["uses"] < listing["max_uses"]:
@@ -217,9 +230,7 @@ def over_use(demo: Demo, scene: Scene) -> Outcome:
 
 
 def declined(demo: Demo, scene: Scene) -> Outcome:
-    story("Bank B asks to use the telecom's data; the telecom declines, so the job never runs")
-    from dx.actions.buyer import node_states
-
+    act("Bank B asks to use the telecom's data; the telecom declines, so the job never runs")
     telecom = demo.datasets["telecom"]
     req = actions.request_job("bank-b", str(demo.algorithms["joint_stats"]), [f"data_0={telecom}"], [], None)
     job_id = req["job_id"]
@@ -237,45 +248,3 @@ def declined(demo: Demo, scene: Scene) -> Outcome:
     return Outcome(scene.name, "declined", "a declined job never runs", job_id,
                    {"status": job["status"], "nodes_started": ran}, {"status": "declined"},
                    ["status is declined", "no node has a record of the job"])
-
-
-SCENES: list[Scene] = [
-    Scene("joint statistics", "joint_stats", True, joint_stats),
-    Scene("multi-lender check", "multi_lender", True, multi_lender),
-    Scene("max uses enforced", "multi_lender", False, over_use),
-    Scene("logistic regression", "logreg_train", True, logistic_regression),
-    Scene("credit scoring (secret model)", "credit_model", True, credit_scoring),
-    Scene("blacklist check", "blacklist_match", True, blacklist),
-    Scene("AML scoring for the regulator", "aml_model", True, aml_to_regulator),
-    Scene("declined job never runs", "joint_stats", False, declined),
-]
-
-
-def play(scene: Scene, demo: Demo) -> Outcome:
-    """Run one scene; a missing component makes it `skipped` (said plainly), an error `failed`."""
-    if scene.algorithm and scene.algorithm not in demo.algorithms:
-        return Outcome(scene.name, "skipped",
-                       error=f"algorithm {scene.algorithm!r} is not in the library yet")
-    if scene.needs_nodes and not available("mpc_compute.node.chain"):
-        return Outcome(scene.name, "skipped", error="compute nodes cannot follow the chain yet "
-                                                    "(mpc_compute/node/chain.py has not landed)")
-    try:
-        return scene.play(demo, scene)
-    except DxError as exc:
-        note(f"[red]failed:[/] {exc.message}")
-        return Outcome(scene.name, "failed", error=exc.message)
-
-
-def print_results(outcomes: list[Outcome], audit: dict | None, not_available: list[str]) -> None:
-    if output.json_mode():
-        return
-    style = {"ok": "green", "refused": "green", "declined": "green", "skipped": "yellow", "failed": "red"}
-    output.console.print()
-    output.console.print(output.table("results", ["scene", "outcome", "job", "MPC result (plaintext)"], [
-        (o.scene, f"[{style[o.status]}]{o.status}[/]", o.job_id or "",
-         (o.shown or o.summary) if o.status not in {"skipped", "failed"} else o.error) for o in outcomes]))
-    if audit is not None:
-        verdict = "[bold green]VERIFIED[/]" if audit["ok"] else "[bold red]NOT VERIFIED[/]"
-        output.console.print(f"audit verdict: {verdict}")
-    for item in not_available:
-        output.console.print(f"[yellow]not yet available:[/] {item}")

@@ -1,0 +1,1 @@
+"""`dx demo`: the story (story.py, the run and the order of scenes) told with a cast (cast.py) in scenes."""
