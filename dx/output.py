@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dx.errors import DxError
@@ -92,9 +93,3 @@ def render_error(error: DxError) -> None:
     err_console.print(f"[bold red]error:[/] [red]{escape(error.message)}[/]")
     if error.hint:
         err_console.print(f"[dim]hint:[/] {escape(error.hint)}")
-
-
-def escape(text: str) -> str:
-    from rich.markup import escape as _escape
-
-    return _escape(text)

@@ -8,16 +8,36 @@ import httpx
 
 from dx import context, identities
 from dx.errors import InputError, StackError
+from dx.stack import StackConfig
+from dx_core.blobstore import open_blob_store
 
-ROLE_BITS = {"provider": 1, "algorithm-provider": 2, "buyer": 4, "compute-node": 8, "regulator": 16}
+# contracts and mpc_compute.spu_runtime are imported inside functions: they load web3 and jax.
 
 
-def role_names(bits: int) -> list[str]:
-    return [name for name, bit in ROLE_BITS.items() if bits & bit]
+def role_names(mask: int) -> list[str]:
+    """The roles set in `mask` as the CLI spells them (`algorithm-provider`, `compute-node`)."""
+    from contracts import role_names as labels
+
+    return [label.replace("_", "-") for label in labels(mask)]
+
+
+def parse_roles(names: list[str]) -> int:
+    """The role mask of CLI role names (dashed or snake_case); an unknown name is an InputError."""
+    from contracts import Role
+
+    mask = 0
+    for name in names:
+        try:
+            mask |= Role.parse(name)
+        except ValueError:
+            known = ", ".join(r.label.replace("_", "-") for r in Role)
+            raise InputError(f"unknown role {name!r}", hint=f"one of: {known}") from None
+    return int(mask)
 
 
 def admit_member(acting: str, member: str, roles: list[str], x25519: str | None) -> dict:
     """Admit `member` (account name or address) with `roles`, or add the roles it lacks."""
+    bits = parse_roles(roles)
     address, key = context.resolve_member(member)
     if x25519:
         try:
@@ -25,9 +45,6 @@ def admit_member(acting: str, member: str, roles: list[str], x25519: str | None)
         except ValueError:
             raise InputError(f"--x25519 {x25519!r} is not hex",
                              hint="pass the 32-byte key as 64 hex digits") from None
-    bits = 0
-    for r in roles:
-        bits |= ROLE_BITS[r]
     operator = identities.load(acting).account
     reg = context.ledger().registry
     existing = reg.member(address)
@@ -59,7 +76,7 @@ def list_members(acting: str) -> list[dict]:
     return out
 
 
-def _node_keys(cfg) -> list[dict]:
+def _node_keys(cfg: StackConfig) -> list[dict]:
     nodes = []
     for i in range(3):
         url = f"http://127.0.0.1:{cfg.node_base_port + i}"
@@ -75,7 +92,7 @@ def _node_keys(cfg) -> list[dict]:
 
 def register_cluster(acting: str) -> dict:
     """Admit the three running nodes as compute nodes and register them as the cluster (idempotent)."""
-    from dx_core.blobstore import open_blob_store
+    from contracts import Role
     from mpc_compute import spu_runtime
 
     cfg = context.stack_config()
@@ -86,9 +103,9 @@ def register_cluster(acting: str) -> dict:
         m = reg.member(n["address"])
         if m is None:
             key = bytes.fromhex(n["x25519_public"])
-            reg.admit(operator, n["address"], ROLE_BITS["compute-node"], key, "")
-        elif not int(m.roles) & ROLE_BITS["compute-node"]:
-            reg.set_roles(operator, n["address"], int(m.roles) | ROLE_BITS["compute-node"])
+            reg.admit(operator, n["address"], Role.COMPUTE_NODE, key, "")
+        elif not int(m.roles) & Role.COMPUTE_NODE:
+            reg.set_roles(operator, n["address"], int(m.roles) | Role.COMPUTE_NODE)
     addresses = [n["address"] for n in nodes]
     config_hash = spu_runtime.config_hash()
     current = reg.cluster()

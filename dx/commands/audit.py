@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dx import output
+from dx import actions, output
 from dx.commands.options import Acting, DatasetId, JobId
 
 app = typer.Typer(help="The regulator's view: notarized trail, metered usage, independent verification.",
@@ -20,7 +20,6 @@ def trail(job_id: JobId, acting: Acting = "regulator") -> None:
 
     [bold]Example:[/]  dx audit trail 4
     """
-    from dx import actions
 
     rows = actions.audit_trail(acting, job_id)
     output.emit(rows, lambda: output.console.print(actions.trail_table(f"trail of job #{job_id}", rows)))
@@ -32,7 +31,6 @@ def usage(dataset_id: DatasetId, acting: Acting = "regulator") -> None:
 
     [bold]Example:[/]  dx audit usage 1
     """
-    from dx import actions
 
     doc = actions.audit_usage(acting, dataset_id)
     uses = doc.get("uses", [])
@@ -50,7 +48,6 @@ def verify(acting: Acting = "regulator") -> None:
 
     [bold]Example:[/]  dx audit verify
     """
-    from dx import actions
 
     actions.audit_verify(acting)
 
@@ -62,11 +59,10 @@ def export(out: Annotated[Path, typer.Option("-o", "--out", help="File to write.
            acting: Acting = "regulator") -> None:
     """Export the log (JSON lines), or one job's or dataset's signed bundle, for offline checks.
 
-    Check it with `python -m notarizer.verify --log FILE` (or `--bundle FILE`) and a chain RPC only.
+    Check it with `python -m notarizer.cli --log FILE` (or `--bundle FILE`) and a chain RPC only.
 
     [bold]Example:[/]  dx audit export --job 4 -o job4.json
     """
-    from dx import actions
 
     res = actions.audit_export(acting, out, job, dataset)
     what = (f"{res['entries']} log entries" if "entries" in res

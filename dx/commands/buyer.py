@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dx import output
+from dx import actions, output
 from dx.commands.options import Acting, JobId
 
 catalog_app = typer.Typer(help="The catalog of datasets and algorithms.", no_args_is_help=True)
@@ -27,7 +27,6 @@ def search(query: Annotated[str, typer.Argument(help="Words to match in titles a
 
     [bold]Example:[/]  dx catalog search revenue
     """
-    from dx import actions
 
     rows = actions.search_catalog(acting, query)
     output.emit(rows, lambda: output.console.print(actions.listing_table(f"catalog: {query or 'all'}", rows)))
@@ -45,7 +44,6 @@ def request(
 
     [bold]Example:[/]  dx job request -a 1 -d left=3 -d right=4
     """
-    from dx import actions
 
     result = actions.request_job(acting, algorithm, dataset, param or [], receiver)
     output.emit(result, lambda: output.console.print(f"requested job [bold]#{result['job_id']}[/]"))
@@ -59,7 +57,6 @@ def status(job_id: JobId,
 
     [bold]Example:[/]  dx job status 4 --watch
     """
-    from dx import actions
 
     job = actions.watch_job(acting, job_id) if watch else actions.job_status(acting, job_id)
 
@@ -84,7 +81,6 @@ def result(job_id: JobId,
 
     [bold]Example:[/]  dx job result 4 -o result.json
     """
-    from dx import actions
 
     res = actions.fetch_result(acting, job_id, out)
     output.emit(res, lambda: output.console.print(f"result of job #{job_id} written to {out}"))

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
-from dx import output
+from dx import actions, output
 from dx.commands.options import Acting
 
 member_app = typer.Typer(help="Members of the exchange (operator admits; anyone lists).",
                          no_args_is_help=True)
 cluster_app = typer.Typer(help="The compute cluster: three nodes and their SPU config.", no_args_is_help=True)
 
-
-class Role(StrEnum):
-    provider = "provider"
-    algorithm_provider = "algorithm-provider"
-    buyer = "buyer"
-    compute_node = "compute-node"
-    regulator = "regulator"
+# Role names are checked against contracts.Role by the action (an unknown one lists the known ones).
+ROLE_HELP = "Role to grant, e.g. provider, algorithm-provider, buyer (repeat for several)."
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +25,7 @@ def register(app: typer.Typer) -> None:
 @member_app.command("admit")
 def admit(
     member: Annotated[str, typer.Argument(help="Account name on this machine, or a 0x address.")],
-    role: Annotated[list[Role], typer.Option("--role", "-r", help="Role to grant (repeat for several).")],
+    role: Annotated[list[str], typer.Option("--role", "-r", help=ROLE_HELP)],
     x25519: Annotated[str | None, typer.Option(help="X25519 public key (hex), by address.")] = None,
     acting: Acting = "operator",
 ) -> None:
@@ -39,11 +33,9 @@ def admit(
 
     [bold]Example:[/]  dx member admit bank-a --role provider --role buyer
     """
-    from dx import actions
-
-    result = actions.admit_member(acting, member, [r.value for r in role], x25519)
+    result = actions.admit_member(acting, member, role, x25519)
     output.emit(result, lambda: output.console.print(
-        f"admitted [bold]{member}[/] {result['address']} as {', '.join(r.value for r in role)}"))
+        f"admitted [bold]{member}[/] {result['address']} as {', '.join(role)}"))
 
 
 @member_app.command("list")
@@ -52,8 +44,6 @@ def list_members(acting: Acting = "operator") -> None:
 
     [bold]Example:[/]  dx member list
     """
-    from dx import actions
-
     rows = actions.list_members(acting)
     output.emit(rows, lambda: output.console.print(output.table(
         "members", ["address", "roles", "name"],
@@ -66,8 +56,6 @@ def register_cluster(acting: Acting = "operator") -> None:
 
     [bold]Example:[/]  dx cluster register
     """
-    from dx import actions
-
     result = actions.register_cluster(acting)
     output.emit(result, lambda: output.console.print(
         "registered cluster: " + ", ".join(n["address"] for n in result["nodes"])))
@@ -79,6 +67,4 @@ def show_cluster(acting: Acting = "operator") -> None:
 
     [bold]Example:[/]  dx cluster show
     """
-    from dx import actions
-
     output.emit(actions.show_cluster(acting))

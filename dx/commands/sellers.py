@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dx import output
+from dx import actions, output
 from dx.commands.options import Acting, DatasetId, JobId, MaxUses, Price
 
 dataset_app = typer.Typer(help="Datasets: publish (secret-share, seal, upload, list on-chain), list, show, "
@@ -39,7 +39,6 @@ def publish(
 
     [bold]Example:[/]  dx dataset publish tax.csv --schema enterprise_id,revenue,tax_paid --max-uses 5
     """
-    from dx import actions
 
     result = actions.publish_dataset(acting, file, schema, price, max_uses, title or file.stem)
     output.emit(result, lambda: output.console.print(
@@ -54,7 +53,6 @@ def list_datasets(mine: Annotated[bool, typer.Option(help="Only the acting accou
 
     [bold]Example:[/]  dx dataset list --mine --as telecom
     """
-    from dx import actions
 
     rows = actions.list_datasets(acting, mine)
     output.emit(rows, lambda: output.console.print(actions.listing_table("datasets", rows)))
@@ -66,7 +64,6 @@ def show_dataset(dataset_id: DatasetId, acting: Acting = "tax-bureau") -> None:
 
     [bold]Example:[/]  dx dataset show 1
     """
-    from dx import actions
 
     output.emit(actions.show_dataset(acting, dataset_id))
 
@@ -77,7 +74,6 @@ def delist(dataset_id: DatasetId, acting: Acting = "tax-bureau") -> None:
 
     [bold]Example:[/]  dx dataset delist 3 --as telecom
     """
-    from dx import actions
 
     result = actions.delist_dataset(acting, dataset_id)
     output.emit(result, lambda: output.console.print(f"delisted dataset #{dataset_id}"))
@@ -96,7 +92,6 @@ def publish_algorithm(
 
     [bold]Example:[/]  dx algorithm publish secret_model_score --model credit_model.json --price 500
     """
-    from dx import actions
 
     result = actions.publish_algorithm(acting, algorithm, model, price, max_uses)
     output.emit(result, lambda: output.console.print(f"listed algorithm [bold]#{result['algorithm_id']}[/]"))
@@ -108,7 +103,6 @@ def list_algorithms(acting: Acting = "model-vendor") -> None:
 
     [bold]Example:[/]  dx algorithm list
     """
-    from dx import actions
 
     rows = actions.list_algorithms(acting)
     output.emit(rows, lambda: output.console.print(actions.listing_table("algorithms", rows)))
@@ -119,7 +113,6 @@ def requests(acting: Acting = "tax-bureau") -> None:
 
     [bold]Example:[/]  dx requests --as telecom
     """
-    from dx import actions
 
     rows = actions.pending_requests(acting)
     output.emit(rows, lambda: output.console.print(actions.jobs_table("waiting for your approval", rows)))
@@ -130,7 +123,6 @@ def approve(job_id: JobId, acting: Acting = "tax-bureau") -> None:
 
     [bold]Example:[/]  dx approve 4 --as telecom
     """
-    from dx import actions
 
     result = actions.decide(acting, job_id, approve=True)
     output.emit(result, lambda: output.console.print(f"approved job #{job_id}"))
@@ -141,7 +133,6 @@ def decline(job_id: JobId, acting: Acting = "tax-bureau") -> None:
 
     [bold]Example:[/]  dx decline 4 --as telecom
     """
-    from dx import actions
 
     result = actions.decide(acting, job_id, approve=False)
     output.emit(result, lambda: output.console.print(f"declined job #{job_id}"))
