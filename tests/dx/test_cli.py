@@ -110,7 +110,7 @@ def test_bad_sizes_are_an_input_error(capsys):
 
 def test_status_of_a_stack_never_started_says_stopped(capsys):
     code, out, _ = run(capsys, "--json", "status")
-    assert code == 3  # landed services not running
+    assert code == 3  # services not running
     states = {s["name"]: s["state"] for s in json.loads(out)["services"]}
     assert states["chain"] == "stopped"
 
