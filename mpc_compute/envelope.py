@@ -17,11 +17,16 @@ Format of a sealed bundle (all integers big-endian):
   because the listing id only exists after the listing transaction that commits to the manifest.
 - `open_bundle` checks, in order: format, context (purpose, then each field), recipient key, then
   the GCM tag; each failure raises `EnvelopeError` whose `check` names the failed step.
+
+Packed outputs (`pack_outputs`, the plaintext a node seals into its result bundle; the output client
+unpacks it): b"DXOUT1", a u32 length, a canonical JSON header [{"name", "length", "sha256"}] in
+output order, then the serialized shares.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import struct
 from dataclasses import dataclass
@@ -32,6 +37,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from dx_core.canonical import canonical_json
 
 MAGIC = b"DXE1"
 _KEY_LEN = 32
@@ -165,3 +172,34 @@ def open_bundle(bundle: bytes, private_key: X25519PrivateKey, expected_context: 
         return AESGCM(key).decrypt(header.nonce, bundle[header.body_offset :], header.header_bytes)
     except InvalidTag:
         raise EnvelopeError("integrity", "authentication tag mismatch: bundle was altered") from None
+
+
+_OUTPUT_MAGIC = b"DXOUT1"
+
+
+def pack_outputs(outputs: dict[str, bytes]) -> bytes:
+    """A node's output shares as one plaintext (sealed to the result receiver as a whole)."""
+    header = canonical_json(
+        [{"name": n, "length": len(v), "sha256": hashlib.sha256(v).hexdigest()} for n, v in outputs.items()]
+    )
+    return b"".join([_OUTPUT_MAGIC, struct.pack(">I", len(header)), header, *outputs.values()])
+
+
+def unpack_outputs(data: bytes) -> dict[str, bytes]:
+    """The output shares of a packed plaintext; ValueError when it is truncated or altered."""
+    if data[: len(_OUTPUT_MAGIC)] != _OUTPUT_MAGIC:
+        raise ValueError("not a packed output (bad magic)")
+    (hlen,) = struct.unpack(">I", data[len(_OUTPUT_MAGIC) : len(_OUTPUT_MAGIC) + 4])
+    pos = len(_OUTPUT_MAGIC) + 4
+    header = json.loads(data[pos : pos + hlen])
+    pos += hlen
+    out = {}
+    for item in header:
+        value = data[pos : pos + item["length"]]
+        if len(value) != item["length"] or hashlib.sha256(value).hexdigest() != item["sha256"]:
+            raise ValueError(f"packed output {item['name']!r} is truncated or altered")
+        out[item["name"]] = value
+        pos += item["length"]
+    if pos != len(data):
+        raise ValueError(f"{len(data) - pos} trailing bytes after the packed outputs")
+    return out

@@ -25,6 +25,9 @@ from typing import Any
 
 from mpc_compute.manifest import CanonicalDocument, Manifest, digest_mismatch
 
+# The algorithm library (jax, spu) is imported inside compile_for: it takes seconds to load, and reading
+# or writing a spec does not need it.
+
 SPEC_VERSION = 1
 
 

@@ -1,8 +1,9 @@
 """Share manifests: the canonical JSON document that lists a listing's sealed shares and commits to them.
 
-A manifest is stored as a blob. Its bytes are canonical JSON (sorted keys, no spaces, ASCII), so the
-on-chain commitment (the Market listing's manifestHash, bytes32) is sha256(manifest bytes) and its CID
-is `dx_core.cid.cid_from_digest(manifestHash)`: a node fetches it knowing only the chain value.
+A manifest is stored as a blob. Its bytes are canonical JSON (`dx_core.canonical`: sorted keys, no
+spaces, UTF-8), so the on-chain commitment (the Market listing's manifestHash, bytes32) is
+sha256(manifest bytes) and its CID is `dx_core.cid.cid_from_digest(manifestHash)`: a node fetches it
+knowing only the chain value.
 
 Fields (version 1):
 - `kind`: "dataset" or "model" (an algorithm provider's secret parameters).
@@ -23,8 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
+from dx_core.canonical import canonical_json
 from dx_core.cid import InvalidCID, cid_from_digest, digest_from_cid
 
 MANIFEST_VERSION = 1
@@ -36,11 +37,6 @@ WORLD_SIZE = 3
 
 class ManifestError(ValueError):
     """A manifest document that is malformed or does not fit its commitment."""
-
-
-def canonical_json(obj: Any) -> bytes:
-    """The one byte encoding of a JSON document used for every on-chain commitment."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
 
 
 def digest_mismatch(data: bytes, expected_digest: bytes | None) -> str | None:

@@ -33,7 +33,7 @@ from mpc_compute.algorithms import (
     psi_stats,
     secret_model_score,
 )
-from mpc_compute.local_parties import LocalJobError, LocalParties
+from tests.fixtures.local_parties import LocalJobError, LocalParties
 
 FULL = {
     "joint_stats": {"rows": 1_000_000, "cols": 8},

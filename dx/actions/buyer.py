@@ -1,4 +1,8 @@
-"""Buyer actions: search, request a job (spec + program hash), follow it, fetch and reconstruct the result."""
+"""Buyer actions: search, request a job (spec + program hash), follow it, fetch and reconstruct the result.
+
+The result comes from the chain and the exchange alone: the nodes' JobAttested records say which output
+shares to trust, the exchange's blob store serves them. Node control APIs only feed the live status.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,15 @@ from typing import Any
 import httpx
 
 from dx import context, identities, output
-from dx.components import require
 from dx.errors import InputError, RemoteError, StackError, VerificationError
+from dx_core.cid import cid_from_digest
+from exchange_api.client import ExchangeError
+from mpc_compute import job_spec
+from mpc_compute.blob_source import HttpBlobStore
+from mpc_compute.manifest import Manifest
+
+# The algorithm library and the output client load jax and spu (seconds), and rich.live is slow to
+# import: they are imported inside the functions that need them.
 
 TERMINAL = {"completed", "settled", "declined", "refunded", "disputed"}
 NODE_DONE = {"succeeded", "failed", "refused"}
@@ -57,10 +68,7 @@ def parse_input(item: str) -> tuple[str, str, str, list[str] | None]:
     return name, source, array or default_array, (cols.split(",") if cols else None)
 
 
-def _manifest(client, manifest_hash_hex: str):
-    from dx_core.cid import cid_from_digest
-    from mpc_compute.manifest import Manifest
-
+def _manifest(client: Any, manifest_hash_hex: str) -> Manifest:
     digest = bytes.fromhex(manifest_hash_hex.removeprefix("0x"))
     return Manifest.from_bytes(client.get_blob(cid_from_digest(digest)), digest)
 
@@ -68,7 +76,8 @@ def _manifest(client, manifest_hash_hex: str):
 def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str], receiver: str | None,
                 deadline_s: int = 3600) -> dict:
     """Build the job spec from the listings' manifests, compute the program hash, request the job."""
-    job_spec = require("mpc_compute.job_spec")
+    from mpc_compute import algorithms
+
     client = context.client(acting)
     if algorithm.isdigit():
         alg_listing = client.algorithm(int(algorithm))
@@ -79,7 +88,7 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
             raise InputError(f"no algorithm listing named {algorithm!r}", hint="see `dx catalog search`")
         alg_listing = found[0]
     on_chain = context.ledger().market.algorithm(int(alg_listing["id"]))  # the chain names what runs
-    alg = require("mpc_compute.algorithms").ALGORITHMS.get(on_chain.name)
+    alg = algorithms.ALGORITHMS.get(on_chain.name)
     if alg is None or alg.version != on_chain.version:
         raise InputError(f"algorithm listing {alg_listing['id']} is {on_chain.name}@{on_chain.version}, "
                          "which this client's library does not have", hint="update the checkout")
@@ -101,7 +110,6 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
                                             tuple(cols) if cols else None))
     who = receiver or acting
     receiver_info = identities.info(who)
-    algorithms = require("mpc_compute.algorithms")
 
     def make_spec(outputs: tuple[str, ...]):
         return job_spec.JobSpec(alg.name, alg.version, tuple(job_inputs), outputs, receiver_info.address,
@@ -115,8 +123,6 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
     except (job_spec.JobSpecError, algorithms.AlgorithmError) as exc:
         raise InputError(f"the job does not fit the listings: {exc}") from None
     client.put_blob(spec.to_bytes())
-    from exchange_api.client import ExchangeError
-
     try:
         job_id = client.request_job(dataset_ids, int(alg_listing["id"]), spec.digest(), program.program_hash,
                                     bytes.fromhex(receiver_info.x25519_public), int(time.time()) + deadline_s,
@@ -186,33 +192,30 @@ def watch_job(acting: str, job_id: int, timeout: float = 900.0) -> dict:
             time.sleep(0.5)
 
 
-def _signed_attestations(job_id: int) -> list:
-    from mpc_compute.node.attest import attestation_from_dict
-
-    atts = []
-    for i, state in enumerate(node_states(job_id)):
-        if not state or not state.get("attestation"):
-            raise RemoteError(f"node {i} has no attestation for job {job_id} yet",
-                              hint=f"follow the job with `dx job status {job_id} --watch`")
-        atts.append(attestation_from_dict(state["attestation"]))
-    return atts
-
-
 def reconstruct(acting: str, job_id: int) -> dict[str, Any]:
-    """The job's outputs, reconstructed by the result receiver after checking every share."""
-    from mpc_compute.node.blob_source import HttpBlobStore
-    from mpc_compute.output_client import ResultError, fetch_result
+    """The job's outputs, reconstructed by the result receiver after checking every share.
 
-    job = context.client(acting).job(job_id)
-    atts = _signed_attestations(job_id)
-    # The chain is the authority: each signed attestation must carry the hash its node attested on-chain.
-    on_chain = context.ledger().jobs.output_share_hashes(job_id)
+    The chain is the authority: each node's JobAttested record (its transaction is its signature) names
+    the output-share hash to trust; the shares come from the exchange's blob store. No node is asked.
+    """
+    from mpc_compute.clients.output import ResultError, fetch_result
+
+    context.client(acting).job(job_id)  # the exchange knows the job and shows it to `acting`
+    ledger = context.ledger()
+    job = ledger.jobs.job(job_id)
+    if job is None:
+        raise RemoteError(f"job {job_id} does not exist on-chain")
+    attested = ledger.jobs.attestations(job_id)
+    missing = sorted(set(range(3)) - {a.node_index for a in attested})
+    if missing:
+        who = " and ".join(f"node {i}" for i in missing)
+        raise RemoteError(f"{who} has not attested job {job_id} on-chain yet",
+                          hint=f"follow the job with `dx job status {job_id} --watch`")
     ident = identities.load(acting)
     try:
-        return fetch_result(job_id, atts, ident.x25519, HttpBlobStore(context.api_url()),
+        return fetch_result(job_id, attested, ident.x25519, HttpBlobStore(context.api_url()),
                             expected_addresses=context.cluster_addresses(),
-                            expected_program_hash=bytes.fromhex(job["program_hash"].removeprefix("0x")),
-                            chain_output_hashes=on_chain)
+                            expected_program_hash=bytes(job.program_hash))
     except ResultError as exc:
         raise VerificationError(f"the result of job {job_id} does not check out: {exc}") from None
 

@@ -10,8 +10,12 @@ from typing import Any
 import numpy as np
 
 from dx import context, identities, output
-from dx.components import require
 from dx.errors import InputError, RemoteError
+from exchange_api.client import ExchangeError
+from mpc_compute.manifest import Column, ManifestError
+
+# The input client and the algorithm library load jax and spu (seconds): they are imported inside the
+# functions that share or list.
 
 ID_COLUMN = "enterprise_id"
 
@@ -21,8 +25,6 @@ def parse_schema(spec: str) -> list[Any]:
 
     Example: `enterprise_id,revenue,tax_paid,defaulted:int64:label`.
     """
-    from mpc_compute.manifest import Column, ManifestError
-
     columns = []
     for item in (s.strip() for s in spec.split(",")):
         if not item:
@@ -42,8 +44,6 @@ def parse_schema(spec: str) -> list[Any]:
 
 def _wait_listed(fetch, listing_id: int, timeout: float = 30.0) -> dict:
     """The catalog entry once the exchange's indexer has seen the listing transaction."""
-    from exchange_api.client import ExchangeError
-
     end = time.monotonic() + timeout
     while True:
         try:
@@ -57,7 +57,8 @@ def _wait_listed(fetch, listing_id: int, timeout: float = 30.0) -> dict:
 def publish_dataset(acting: str, file: Path, schema: str, price: int, max_uses: int, title: str,
                     description: str = "", tags: list[str] | None = None) -> dict:
     """Validate, secret-share and seal `file` for the cluster's nodes, upload, list it on-chain."""
-    input_client = require("mpc_compute.input_client")
+    from mpc_compute.clients import input as input_client
+
     columns = parse_schema(schema)
     client = context.client(acting)
     try:
@@ -108,7 +109,8 @@ def load_model(path: Path) -> tuple[dict[str, np.ndarray], dict]:
 def publish_algorithm(acting: str, algorithm: str, model: Path | None, price: int, max_uses: int,
                       title: str | None = None) -> dict:
     """List a library algorithm; with `model`, its parameters are secret-shared as the listing's secret."""
-    algorithms = require("mpc_compute.algorithms")
+    from mpc_compute import algorithms
+
     alg = algorithms.ALGORITHMS.get(algorithm)
     if alg is None:
         raise InputError(f"no algorithm {algorithm!r} in the library",
@@ -120,8 +122,9 @@ def publish_algorithm(acting: str, algorithm: str, model: Path | None, price: in
     secret_hash = b"\0" * 32
     if model is not None:
         params, public = load_model(model)
-        shared = require("mpc_compute.input_client").share_model(params, context.cluster_keys(),
-                                                                  context.blob_store(acting))
+        from mpc_compute.clients.input import share_model
+
+        shared = share_model(params, context.cluster_keys(), context.blob_store(acting))
         client.put_blob(shared.manifest_bytes)
         secret_hash = shared.manifest_hash
         metadata.update({"model_manifest_cid": shared.manifest_cid, **public})
@@ -143,8 +146,6 @@ def pending_requests(acting: str) -> list[dict]:
 
 def decide(acting: str, job_id: int, approve: bool) -> dict:
     """Sign the job's EIP-712 approval or decline locally; the exchange relays it."""
-    from exchange_api.client import ExchangeError
-
     client = context.client(acting)
     try:
         res = client.approve_job(job_id) if approve else client.decline_job(job_id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys
 from mpc_compute.algorithms.oblivious import lookup
 
@@ -45,6 +47,4 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 
 
 def plaintext(inputs: dict, params: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
     return {"member": np.isin(inputs["queries"], inputs["blacklist"]).astype(np.float64)}

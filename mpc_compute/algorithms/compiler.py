@@ -12,7 +12,7 @@ from spu import libspu
 from spu.utils import frontend
 
 from mpc_compute import spu_runtime
-from mpc_compute.algorithms.base import Algorithm, CompiledProgram, InputSpec, UnknownAlgorithm
+from mpc_compute.algorithms.base import Algorithm, CompiledProgram, InputSpec
 
 _lock = threading.Lock()
 
@@ -59,19 +59,3 @@ def _output_names(declared: tuple[str, ...], outs: list[Any]) -> list[str]:
         raise RuntimeError(f"program returns {len(outs)} outputs but declares {len(declared)}: {declared}")
     return list(declared)
 
-
-def compile_program(
-    algorithm_name: str,
-    input_specs: Sequence[InputSpec | Sequence[Any]],
-    params: dict[str, Any] | None = None,
-) -> CompiledProgram:
-    """compile_program("joint_stats", [("data_0", (1000, 8), "float32")], {...}) -> CompiledProgram."""
-    from mpc_compute.algorithms import ALGORITHMS
-
-    try:
-        algorithm = ALGORITHMS[algorithm_name]
-    except KeyError:
-        raise UnknownAlgorithm(
-            f"unknown algorithm {algorithm_name!r} (known: {sorted(ALGORITHMS)})"
-        ) from None
-    return compile_algorithm(algorithm, input_specs, params)

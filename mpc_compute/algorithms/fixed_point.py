@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
+import numpy as np
 
 # least-squares fit of the logistic function on [-8, 8] (odd terms), max error 0.06; inputs are
 # clipped to [-8, 8] first so the polynomial cannot run away. Training with it reaches the same AUC as
@@ -52,8 +53,6 @@ def _scaled_coeffs() -> tuple[float, float, float]:
 
 
 def sigmoid_plain(x):
-    import numpy as np
-
     xc = np.clip(x, -SIGMOID_CLIP, SIGMOID_CLIP)
     c1, c3, c5 = SIGMOID_COEFFS
     return 0.5 + xc * (c1 + xc * xc * (c3 + xc * xc * c5))

@@ -25,6 +25,7 @@ from itertools import pairwise
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys, require
 
@@ -138,8 +139,6 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 
 def plaintext(parts: list, params: dict[str, Any]) -> dict[str, Any]:
     """The numpy oracle of the same computation (tests and benchmarks compare against it)."""
-    import numpy as np
-
     x = np.concatenate(parts, axis=0).astype(np.float64)
     w = np.ones(len(x))
     cohort = params.get("cohort")

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys, require
-from mpc_compute.algorithms.fixed_point import mul_public, sigmoid
+from mpc_compute.algorithms.fixed_point import mul_public, sigmoid, sigmoid_plain
 
 NAME = "logreg_train"
 VERSION = "1.0.0"
@@ -107,10 +108,6 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 
 def plaintext(inputs: dict, params: dict[str, Any], exact_sigmoid: bool = True) -> dict[str, Any]:
     """float64 gradient descent with the same steps; exact sigmoid by default (the quality baseline)."""
-    import numpy as np
-
-    from mpc_compute.algorithms.fixed_point import sigmoid_plain
-
     mode = params.get("mode", "vertical")
     feats = [
         inputs[k]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys
 from mpc_compute.algorithms.oblivious import MAX_TABLES, lookup
 
@@ -64,8 +66,6 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 
 
 def plaintext(inputs: dict, params: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
     app = inputs["applicants"]
     lenders = np.zeros(len(app))
     total = np.zeros(len(app))

@@ -1,7 +1,7 @@
 """Building blocks for the ID-matching programs: hashed IDs, tagged sort keys, sorted-neighbour lookups.
 
 IDs: `id_to_field(text)` hashes an identifier to a 63-bit non-negative int (the same function as
-mpc_compute.input_client.id_to_field: sha256("dx-id/v1|" + id), first 8 bytes, top bit cleared).
+mpc_compute.clients.input.id_to_field: sha256("dx-id/v1|" + id), first 8 bytes, top bit cleared).
 Inside MPC each row's sort key is `(id mod 2^56) * 64 + tag` (tag 0 = the query side, 1..63 = the
 tables): the mask is an exact bitwise AND on boolean shares, keys stay below 2^62, so differences of keys
 never overflow the signed 64-bit ring (FM64, jax_enable_x64). Matching therefore uses 56 hash bits:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys, require
 from mpc_compute.algorithms.oblivious import same_id_ahead, shift_up, sort_rows, tagged_keys
@@ -91,8 +92,6 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 
 
 def plaintext(inputs: dict, params: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
     left, right = inputs["left_ids"], inputs["right_ids"]
     common = np.intersect1d(left, right)
     released = float(len(common) >= int(params.get("min_intersection", 0)))

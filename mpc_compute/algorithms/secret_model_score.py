@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys, require
-from mpc_compute.algorithms.fixed_point import sigmoid
+from mpc_compute.algorithms.fixed_point import sigmoid, sigmoid_plain
 
 NAME = "secret_model_score"
 VERSION = "1.0.0"
@@ -68,10 +69,6 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 
 
 def plaintext(inputs: dict, params: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
-    from mpc_compute.algorithms.fixed_point import sigmoid_plain
-
     names = sorted((n for n in inputs if n.startswith("features_")), key=lambda n: int(n.rsplit("_", 1)[1]))
     X = np.concatenate([inputs[n] for n in names], axis=1).astype(np.float64)
     model = inputs["model"].astype(np.float64)

@@ -7,7 +7,16 @@ import logging
 import socket
 from pathlib import Path
 
+import uvicorn
+
+from dx_core import keystore
 from dx_core.settings import get_settings
+from mpc_compute.node.app import make_app
+from mpc_compute.node.authorization import LocalSink, TriggerAuthorization
+from mpc_compute.node.service import NodeConfig, NodeService
+
+# The chain side (web3) and the SPU party (spu, jax) are imported inside main, only when a node uses
+# them: each takes seconds to load.
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,13 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
-    from dx_core import keystore
-    from mpc_compute.node.app import make_app
-    from mpc_compute.node.authorization import LocalSink, TriggerAuthorization
-    from mpc_compute.node.service import NodeConfig, NodeService
-
     args = parse_args(argv)
     s = get_settings()
     logging.basicConfig(

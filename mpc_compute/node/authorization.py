@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from mpc_compute.node.attest import Attestation, DestructionReceipt
+from mpc_compute.attestation import Attestation, DestructionReceipt
 
 
 class NotAuthorized(Exception):

@@ -19,8 +19,11 @@ import threading
 import time
 from pathlib import Path
 
+from contracts import Ledger, connect
+from contracts.errors import TransactionFailed
+from contracts.types import JobStatus
 from dx_core.keystore import Identity
-from mpc_compute.node.attest import Attestation, DestructionReceipt
+from mpc_compute.attestation import Attestation, DestructionReceipt
 from mpc_compute.node.authorization import JobRecord, NotAuthorized
 
 log = logging.getLogger("dx.node.chain")
@@ -36,12 +39,10 @@ def _tx(result) -> dict:
 
 
 class ChainAuthorization:
-    def __init__(self, ledger, identity: Identity, index: int) -> None:
+    def __init__(self, ledger: Ledger, identity: Identity, index: int) -> None:
         self.ledger, self.identity, self.index = ledger, identity, index
 
     def authorize(self, job_id: int, claim: dict | None) -> JobRecord:
-        from contracts.types import JobStatus
-
         job = self.ledger.jobs.job(job_id)
         if job is None:
             raise NotAuthorized(f"job {job_id} does not exist on-chain")
@@ -72,8 +73,6 @@ class ChainAuthorization:
 def _retry_landing(send, attempts: int = 3):
     """Send again when a transaction failed on landing (not a revert the contract means): the three
     nodes attest concurrently, so a gas estimate can be made against a state that changed before it landed."""
-    from contracts.errors import TransactionFailed
-
     for attempt in range(attempts):
         try:
             return send()
@@ -86,7 +85,7 @@ def _retry_landing(send, attempts: int = 3):
 
 
 class ChainSink:
-    def __init__(self, ledger, identity: Identity) -> None:
+    def __init__(self, ledger: Ledger, identity: Identity) -> None:
         self.ledger, self.identity = ledger, identity
 
     def attest(self, attestation: Attestation) -> dict | None:
@@ -117,7 +116,9 @@ class ChainJobSource:
     down are picked up when it comes back; without that file it starts at the ComputeJobs deployment.
     """
 
-    def __init__(self, ledger, index: int, state_file: Path | None = None, interval: float = 1.0) -> None:
+    def __init__(
+        self, ledger: Ledger, index: int, state_file: Path | None = None, interval: float = 1.0
+    ) -> None:
         self.ledger, self.index, self.interval, self.state_file = ledger, index, interval, state_file
         start = ledger.deployment.blocks.get("ComputeJobs", 0)
         if state_file is not None and state_file.exists():
@@ -127,8 +128,6 @@ class ChainJobSource:
         self._thread: threading.Thread | None = None
 
     def _pending(self, job_id: int) -> bool:
-        from contracts.types import JobStatus
-
         job = self.ledger.jobs.job(job_id)
         return (
             job is not None
@@ -172,15 +171,11 @@ class ChainJobSource:
         self._stop.set()
 
 
-def chain_components(rpc_url: str, deployment: Path, identity: Identity, index: int, work_dir: Path):
+def chain_components(
+    rpc_url: str, deployment: Path, identity: Identity, index: int, work_dir: Path
+) -> tuple[ChainAuthorization, ChainSink, ChainJobSource]:
     """(authorization, sink, job source) for a node that follows the ledger at `rpc_url`."""
-    from web3 import Web3
-
-    from contracts import Deployment, Ledger
-
-    ledger = Ledger(
-        Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60})), Deployment.load(deployment)
-    )
+    ledger = connect(rpc_url, deployment, timeout=60)
     return (
         ChainAuthorization(ledger, identity, index),
         ChainSink(ledger, identity),

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from dx_core.cid import cid_from_digest
 from dx_core.keystore import Identity
+from mpc_compute.attestation import sign_attestation, sign_destruction
+from mpc_compute.blob_source import open_blob_source
 from mpc_compute.job_spec import JobSpec, JobSpecError, column_indices, compile_for, inputs_digest
 from mpc_compute.manifest import Manifest, ManifestError
-from mpc_compute.node.attest import sign_attestation, sign_destruction
 from mpc_compute.node.authorization import AttestationSink, Authorization, JobRecord, NotAuthorized
-from mpc_compute.node.blob_source import open_blob_source
 from mpc_compute.node.worker import InputPlan, WorkOrder, worker_main
 
 

@@ -22,6 +22,20 @@ import traceback
 from dataclasses import dataclass, field
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from mpc_compute.blob_source import open_blob_source
+from mpc_compute.envelope import (
+    EnvelopeError,
+    open_bundle,
+    pack_outputs,
+    result_context,
+    seal,
+    share_context,
+)
+
+# spu (and mpc_compute.spu_runtime / party, which load it) are imported inside functions: they take
+# seconds to load, and the node service imports this module for its types without running a worker.
 
 _BYTES_HEADER = sys.getsizeof(b"") - 1
 
@@ -92,11 +106,7 @@ def select_columns(share: bytes, columns: list[int]) -> bytes:
 
 def open_inputs(order: WorkOrder, held: list) -> dict[str, bytes]:
     """Fetch, open and check every input share of this node; raises ShareCheckError naming the bad one."""
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
     from mpc_compute import spu_runtime
-    from mpc_compute.envelope import EnvelopeError, open_bundle, share_context
-    from mpc_compute.node.blob_source import open_blob_source
 
     key = X25519PrivateKey.from_private_bytes(order.x25519_private)
     store = open_blob_source(order.blobs)
@@ -133,9 +143,6 @@ def open_inputs(order: WorkOrder, held: list) -> dict[str, bytes]:
 
 
 def pack_and_seal(order: WorkOrder, outputs: dict[str, bytes], held: list) -> bytes:
-    from mpc_compute.envelope import result_context, seal
-    from mpc_compute.output_client import pack_outputs
-
     packed = pack_outputs(outputs)
     held.append(packed)
     return seal(packed, order.receiver_key, result_context(order.job_id, order.index))

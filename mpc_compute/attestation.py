@@ -17,7 +17,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
-from mpc_compute.manifest import canonical_json
+from dx_core.canonical import canonical_json
 
 
 class AttestationError(ValueError):

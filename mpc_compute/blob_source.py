@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Protocol
 
 import httpx
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
 
-from dx_core.blobstore import BlobMismatch, BlobNotFound, IpfsBlobStore, LocalBlobStore
+from dx_core.blobstore import BlobMismatch, BlobNotFound, IpfsBlobStore, LocalBlobStore, blob_store_at
 from dx_core.cid import cid_for_bytes, digest_from_cid
+from dx_core.siwe import sign_in_message
 
 
 class BlobSource(Protocol):
@@ -27,29 +29,21 @@ class HttpBlobStore:
     GET /v1/auth/nonce, POST /v1/auth/login) on the first upload and again when the token expires.
     """
 
-    def __init__(self, api_url: str, token: str | None = None, account=None, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str | None = None,
+        account: LocalAccount | None = None,
+        timeout: float = 120.0,
+    ) -> None:
         self._http = httpx.Client(base_url=api_url.rstrip("/"), timeout=timeout)
         self._token, self._account = token, account
 
     def _login(self) -> str:
-        from datetime import UTC, datetime, timedelta
-
-        from eth_account.messages import encode_defunct
-
         n = self._http.get("/v1/auth/nonce")
         n.raise_for_status()
         info = n.json()
-        now = datetime.now(UTC)
-
-        def iso(t: datetime) -> str:
-            return t.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-        domain, expires = info["domain"], iso(now + timedelta(minutes=15))
-        message = (
-            f"{domain} wants you to sign in with your Ethereum account:\n{self._account.address}\n\n"
-            f"Sign in to the exchange\n\nURI: http://{domain}\nVersion: 1\nChain ID: {info['chain_id']}\n"
-            f"Nonce: {info['nonce']}\nIssued At: {iso(now)}\nExpiration Time: {expires}"
-        )
+        message = sign_in_message(info["domain"], self._account.address, info["nonce"], int(info["chain_id"]))
         signature = self._account.sign_message(encode_defunct(text=message)).signature.to_0x_hex()
         resp = self._http.post("/v1/auth/login", json={"message": message, "signature": signature})
         resp.raise_for_status()
@@ -107,11 +101,9 @@ class VerifiedStore:
         return data
 
 
-def open_blob_source(location: str, account=None) -> BlobSource:
-    """`http(s)://...` -> the exchange API (uploads signed in as `account`); `ipfs+http://host:port` -> Kubo;
-    otherwise a local directory."""
-    if location.startswith("ipfs+"):
-        return VerifiedStore(IpfsBlobStore(location.removeprefix("ipfs+")))
+def open_blob_source(location: str, account: LocalAccount | None = None) -> BlobSource:
+    """`http(s)://...` -> the exchange API (uploads signed in as `account`); anything else is a dx_core
+    store location (`ipfs+http://host:port` -> Kubo, `local:PATH` or a path -> a directory)."""
     if location.startswith(("http://", "https://")):
         return HttpBlobStore(location, account=account)
-    return VerifiedStore(LocalBlobStore(Path(location.removeprefix("local:"))))
+    return VerifiedStore(blob_store_at(location))

@@ -1,4 +1,4 @@
-"""The input node (client side): validate a dataset or model, secret-share it, seal and store the shares.
+"""The input client: validate a dataset or model, secret-share it, seal and store the shares.
 
 Flow: `iter_columns` streams a CSV (csv module), Parquet (pyarrow, imported only for Parquet) or .npy
 file in row batches typed by a declared schema and validates every value (missing column, missing
@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from mpc_compute import spu_runtime
-from mpc_compute.algorithms.oblivious import (
-    id_to_field,
-)  # the one ID hash: 63 bits of sha256("dx-id/v1|" + id)
+from mpc_compute.algorithms.oblivious import id_to_field
+from mpc_compute.blob_source import BlobSource
 from mpc_compute.envelope import seal, share_context
 from mpc_compute.manifest import ArraySpec, ChunkRef, Column, Manifest, NodeShares
-from mpc_compute.node.blob_source import BlobSource
+
+# pyarrow (Parquet only) and rich's progress display are imported inside functions: they take long
+# to load and most runs need neither.
 
 TARGET_CHUNK_ELEMENTS = 1 << 20
 
@@ -158,10 +159,8 @@ def _csv_batches(path: Path, schema: list[Column], batch_rows: int) -> Iterator[
 
 
 def _parquet_batches(path: Path, schema: list[Column], batch_rows: int) -> Iterator[dict[str, np.ndarray]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise InputValidationError(f"reading Parquet needs a working pyarrow: {exc}") from None
+    import pyarrow.parquet as pq
+
     pf = pq.ParquetFile(path)
     names = [c.name for c in schema]
     _check_columns(names, pf.schema_arrow.names, path)

@@ -1,0 +1,1 @@
+"""The data holders' side of compute: `input` shares and seals a listing, `output` reconstructs a result."""
