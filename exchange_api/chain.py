@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
-import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +15,14 @@ from eth_account.typed_transactions import TypedTransaction
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.contract import Contract
 from web3.exceptions import Web3Exception
 
+from contracts import ContractRevert, Deployment, Ledger, LedgerError, TxResult, web3_at
+from contracts.artifacts import abi
+from contracts.bindings.base import ContractBinding
+from dx_core import keystore
+from dx_core.locks import file_lock
 from dx_core.settings import Settings
 from exchange_api.errors import BadRequest, ChainUnavailable, ContractRejected, Forbidden, Unprocessable
 
@@ -47,14 +49,25 @@ def load_relayer(value: str | None) -> LocalAccount | None:
         return None
     if value.startswith("0x") and len(value) == 66:
         return Account.from_key(value)
-    from dx_core import keystore
-
     path = Path(value)
     doc = json.loads(path.read_text())
     return keystore.decrypt(doc, keystore.password_from_env()).account
 
 
-def revert_problem(exc: Any, what: str) -> ContractRejected:
+def jsonable(value: Any) -> Any:
+    """Decoded event or call arguments as JSON: bytes as 0x-hex, integers beyond 2^53 as strings."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
+        return str(value)  # JSON numbers above 2^53 lose precision in many readers
+    return value
+
+
+def revert_problem(exc: ContractRevert, what: str) -> ContractRejected:
     """A problem naming the contract's custom error, for a ContractRevert from the ledger."""
     args = {k: ("0x" + v.hex() if isinstance(v, bytes | bytearray) else v) for k, v in exc.args_dict.items()}
     args = {k: (str(v) if isinstance(v, int) and abs(v) >= 2**53 else v) for k, v in args.items()}
@@ -68,10 +81,12 @@ class ChainGateway:
     """The API's view of the ledger. Writes here are relays; nothing is recorded as done until mined."""
 
     def __init__(
-        self, w3: Web3, deployment: Any, relayer: LocalAccount | None = None, lock_dir: Path | None = None
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        relayer: LocalAccount | None = None,
+        lock_dir: Path | None = None,
     ) -> None:
-        from contracts import Ledger
-
         self.w3 = w3
         self.deployment = deployment
         self.ledger = Ledger(w3, deployment)
@@ -79,7 +94,10 @@ class ChainGateway:
         self.chain_id = int(deployment.chain_id)
         self.first_block = int(deployment.first_block)
         self._by_address = {to_checksum_address(a): name for name, a in deployment.addresses.items()}
-        self._selectors: dict[str, dict[bytes, str]] = {}
+        self._contracts: dict[str, Contract] = {
+            name: w3.eth.contract(address=to_checksum_address(a), abi=abi(name))
+            for name, a in deployment.addresses.items()
+        }
         self._relay_lock = threading.Lock()
         # uvicorn workers are processes: the relayer's nonces must be taken one tx at a time across them.
         self._relay_lock_path = (lock_dir or Path(".")) / "relayer.lock"
@@ -109,17 +127,20 @@ class ChainGateway:
 
     # -- raw transactions ------------------------------------------------------------------------------
 
-    def _function_name(self, contract: str, data: bytes) -> str:
-        if contract not in self._selectors:
-            from contracts.artifacts import abi
+    def contract_name(self, address: str) -> str | None:
+        """The name of the ledger contract at `address` (e.g. "Market"), None for any other address."""
+        return self._by_address.get(to_checksum_address(address))
 
-            table: dict[bytes, str] = {}
-            for item in abi(contract):
-                if item["type"] == "function":
-                    sig = f"{item['name']}({','.join(_type_str(i) for i in item['inputs'])})"
-                    table[keccak(text=sig)[:4]] = item["name"]
-            self._selectors[contract] = table
-        return self._selectors[contract].get(bytes(data[:4]), "unknown")
+    def function_name(self, contract: str, data: bytes) -> str:
+        """The function a call to `contract` with calldata `data` invokes; "unknown" if none matches.
+
+        Only the selector is matched (web3's ABI lookup), not the arguments: a call with malformed
+        arguments still names its function, and the chain's revert is what the caller gets back.
+        """
+        try:
+            return self._contracts[contract].get_function_by_selector(bytes(data[:4])).fn_name
+        except (ValueError, KeyError):
+            return "unknown"
 
     def decode_raw(self, raw_hex: str) -> RawTx:
         """Parse and check a signed transaction: typed (EIP-1559), this chain, one of our contracts."""
@@ -147,7 +168,7 @@ class ChainGateway:
             raise BadRequest(f"transaction goes to {to}, which is not one of the ledger's contracts")
         if int(tx.get("value", 0)) and contract != "ComputeJobs":
             raise BadRequest("only job requests may carry value")
-        function = self._function_name(contract, bytes(tx.get("data", b"")))
+        function = self.function_name(contract, bytes(tx.get("data", b"")))
         return RawTx(
             raw, "0x" + keccak(raw).hex(), sender, to, contract, function, int(tx["nonce"]), self.chain_id
         )
@@ -160,10 +181,8 @@ class ChainGateway:
                 f"{tx.contract}.{tx.function} cannot be relayed here; allowed: {', '.join(sorted(allowed))}"
             )
 
-    def send_raw(self, tx: RawTx) -> Any:
+    def send_raw(self, tx: RawTx) -> TxResult:
         """Relay and wait for the receipt; a revert becomes a problem naming the custom error."""
-        from contracts import ContractRevert, LedgerError
-
         try:
             return self.ledger.sender.send_raw(tx.raw, tx.contract)
         except ContractRevert as exc:
@@ -176,15 +195,13 @@ class ChainGateway:
             # e.g. a nonce too low, too little gas or balance: the node refused it before any block
             raise Unprocessable(f"the node refused {tx.contract}.{tx.function}: {exc}") from None
 
-    def relay_as_operator(self, binding: Any, fn_name: str, *args: Any) -> Any:
+    def relay_as_operator(self, binding: ContractBinding, fn_name: str, *args: Any) -> TxResult:
         """Send a call paid by the operator's relayer account (e.g. approveBatch)."""
-        from contracts import ContractRevert, LedgerError
-
         if self.relayer is None:
             raise ChainUnavailable("no relayer account is configured (set DX_RELAYER_KEY)")
-        with self._relay_lock, _file_lock(self._relay_lock_path):
+        with self._relay_lock, file_lock(self._relay_lock_path):
             try:
-                return binding._send(self.relayer, fn_name, *args)
+                return binding.send(self.relayer, fn_name, *args)
             except ContractRevert as exc:
                 raise revert_problem(exc, f"{binding.NAME}.{fn_name}") from None
             except LedgerError as exc:
@@ -195,32 +212,15 @@ class ChainGateway:
                 ) from None
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _type_str(item: dict[str, Any]) -> str:
-    if item["type"].startswith("tuple"):
-        return f"({','.join(_type_str(c) for c in item['components'])}){item['type'][5:]}"
-    return item["type"]
-
-
-def open_chain(settings: Settings, metrics: Any = None) -> ChainGateway | None:
+def open_chain(settings: Settings) -> ChainGateway | None:
     """The gateway for the configured deployment, or None when there is no deployment file yet."""
     path = settings.resolved_deployment_file
     if not path.exists():
         log.warning("no deployment file at %s: chain features are off", path)
         return None
-    from contracts import Deployment
-
-    deployment = Deployment.load(path)
-    w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
-    return ChainGateway(w3, deployment, load_relayer(settings.relayer_key), lock_dir=settings.data_dir)
+    return ChainGateway(
+        web3_at(settings.rpc_url),
+        Deployment.load(path),
+        load_relayer(settings.relayer_key),
+        lock_dir=settings.data_dir,
+    )

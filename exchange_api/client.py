@@ -1,4 +1,4 @@
-"""Python client SDK of the exchange API: sign-in, blobs, catalog, listings, jobs, approvals, nodes.
+"""Python client SDK of the exchange API: sign-in, blobs, catalog, listings, jobs, approvals, transactions.
 
 Transactions are built by the API, signed here with the member's own key (it never leaves the
 client), and relayed by the API. Every write carries an Idempotency-Key, so a retry after a network
@@ -7,11 +7,12 @@ error cannot act twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
 
 from dx_core.cid import cid_for_bytes
+from dx_core.siwe import sign_in_message
 
 
 class ExchangeError(Exception):
@@ -34,16 +36,6 @@ class ExchangeError(Exception):
         """The custom error name when the chain reverted (e.g. 'UsageLimitReached')."""
         err = self.problem.get("contract_error")
         return err.get("name") if isinstance(err, dict) else None
-
-
-def _siwe_message(domain: str, address: str, nonce: str, chain_id: int, ttl: timedelta) -> str:
-    now = datetime.now(UTC)
-    iso = lambda t: t.isoformat(timespec="seconds").replace("+00:00", "Z")  # noqa: E731
-    return (
-        f"{domain} wants you to sign in with your Ethereum account:\n{address}\n\nSign in to the exchange\n\n"
-        f"URI: http://{domain}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\nIssued At: {iso(now)}\n"
-        f"Expiration Time: {iso(now + ttl)}"
-    )
 
 
 class ExchangeClient:
@@ -129,7 +121,7 @@ class ExchangeClient:
         """Sign in with Ethereum; stores and returns the bearer token."""
         account = self._need_account()
         n = self.request("GET", "/v1/auth/nonce")
-        text = _siwe_message(n["domain"], account.address, n["nonce"], n["chain_id"], ttl)
+        text = sign_in_message(n["domain"], account.address, n["nonce"], n["chain_id"], ttl=ttl)
         signature = account.sign_message(encode_defunct(text=text)).signature.to_0x_hex()
         self.token = self.request(
             "POST", "/v1/auth/login", json_body={"message": text, "signature": signature}
@@ -208,8 +200,6 @@ class ExchangeClient:
         min_cohort_size: int,
     ) -> dict[str, Any]:
         """Upload the metadata document and the share manifest; the dataset terms body that names them."""
-        import hashlib
-
         metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
         self.put_blob(manifest)
         return {
@@ -379,15 +369,7 @@ class ExchangeClient:
         signed = self._signed_decision(job_id, "decline", nonce, deadline)
         return self.request("POST", f"/v1/jobs/{job_id}/declines", json_body=signed)
 
-    # -- compute nodes ---------------------------------------------------------------------------------
-
-    def poll_jobs(self, after: int = 0, wait: float = 0.0, limit: int = 20) -> dict[str, Any]:
-        return self.request("GET", "/v1/nodes/jobs", params={"after": after, "wait": wait, "limit": limit})
-
-    def post_attestation(self, raw_tx: str | None = None, tx_hash: str | None = None) -> dict[str, Any]:
-        return self.request(
-            "POST", "/v1/nodes/attestations", json_body={"raw_tx": raw_tx, "tx_hash": tx_hash}
-        )
+    # -- operations -----------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         resp = self.http.get("/health")

@@ -1,16 +1,18 @@
-"""Request and response bodies of the workflow routes (listings, jobs, approvals, nodes, relays)."""
+"""Every request and response body of the API: auth, blobs, catalog, health, listings, jobs, approvals, tx."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from dx_core.cid import InvalidCID, digest_from_cid
+from dx_core.cid import CID_PATTERN, InvalidCID, digest_from_cid
+from exchange_api.catalog.search import MAX_COUNT
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
-CID = r"^b[a-z2-7]{58}$"
+CID = CID_PATTERN
 UINT256 = 2**256
 
 
@@ -23,6 +25,96 @@ def _valid_cid(value: str) -> str:
 
 
 CidStr = Annotated[str, AfterValidator(_valid_cid)]
+
+
+# -- auth ------------------------------------------------------------------------------------------------
+
+
+class NonceOut(BaseModel):
+    nonce: str = Field(examples=["k3J9sQ2xV8pLm4Tz"])
+    domain: str = Field(examples=["localhost:8000"])
+    uri: str = Field(examples=["http://localhost:8000"])
+    chain_id: int = Field(examples=[31337])
+    expires_at: datetime
+
+
+class LoginIn(BaseModel):
+    message: str = Field(description="the EIP-4361 message, as signed", min_length=1, max_length=8000)
+    signature: str = Field(
+        description="0x-hex EIP-191 signature of the message", pattern=r"^0x[0-9a-fA-F]+$", max_length=300
+    )
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+    address: str
+    roles: list[str]
+
+
+class MeOut(BaseModel):
+    address: str
+    roles: list[str]
+    role_mask: int
+
+
+# -- blobs -----------------------------------------------------------------------------------------------
+
+
+class BlobOut(BaseModel):
+    cid: str = Field(examples=["bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"])
+    size: int = Field(examples=[1024])
+
+
+# -- catalog ---------------------------------------------------------------------------------------------
+
+
+class ListingOut(BaseModel):
+    id: int = Field(examples=[1])
+    kind: str = Field(examples=["dataset"])
+    owner: str = Field(examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"])
+    metadata_cid: str
+    manifest_hash: str = Field(description="0x-hex commitment to the share manifest (or the code hash)")
+    price_wei: str = Field(
+        description="price per use in wei, as a decimal string", examples=["1000000000000000"]
+    )
+    max_uses: int
+    uses: int
+    expires_at: int = Field(description="unix time; 0 = never")
+    status: str = Field(examples=["active"])
+    title: str
+    description: str
+    tags: list[str]
+    columns: list[dict[str, Any]] = Field(description="schema columns: [{name, dtype}]")
+    extra: dict[str, Any] = Field(description="other metadata fields and policy")
+    created_block: int
+    updated_block: int
+
+
+class CatalogPage(BaseModel):
+    items: list[ListingOut]
+    total: int = Field(description=f"matches across all pages, counted up to {MAX_COUNT}")
+    total_is_exact: bool = Field(description=f"false when there are more than {MAX_COUNT} matches")
+    page: int
+    page_size: int
+
+
+# -- health ----------------------------------------------------------------------------------------------
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    detail: str = ""
+
+
+class HealthOut(BaseModel):
+    status: str = Field(examples=["ok"], description="ok or degraded")
+    checks: dict[str, CheckOut]
+    indexer_lag: int | None = Field(default=None, description="blocks behind the chain head")
+
+
+# -- listings, jobs, approvals, transactions --------------------------------------------------------------
 
 
 class UnsignedTx(BaseModel):

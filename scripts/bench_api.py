@@ -72,8 +72,8 @@ def seed(database_url: str, n: int) -> float:
     """Insert `n` dataset listings (and 1% as many algorithms) through the models; returns seconds taken."""
     from sqlmodel import Session
 
+    from exchange_api.catalog.store import upsert_listing
     from exchange_api.db import make_engine, upgrade_head
-    from exchange_api.listing_store import upsert_listing
 
     rng = random.Random(7)
     engine = make_engine(database_url)

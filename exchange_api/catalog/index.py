@@ -5,7 +5,7 @@ The hot read path of the API. Each worker keeps the filterable columns of every 
 search intersects boolean masks, slices a precomputed sort order and splices the page's items, each
 rendered to JSON once per build. The copy is checked against the `catalog_meta` counter on every
 search (one primary-key read): when the catalog changed it is rebuilt, or, if it was rebuilt a moment
-ago, that search goes to SQL (`catalog.search_listings`) so a client always reads its own writes.
+ago, that search goes to SQL (`catalog.search.search_listings`) so a client always reads its own writes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
-from exchange_api.listing_store import tokens
+from exchange_api.catalog.search import OUT_COLUMNS
+from exchange_api.catalog.store import tokens
 from exchange_api.models import CatalogMeta, Listing, ListingColumn, ListingTag, ListingToken
 
 L, T, C, K = Listing.__table__, ListingTag.__table__, ListingColumn.__table__, ListingToken.__table__
@@ -162,9 +163,9 @@ def build_kind(engine: Engine, kind: str, out_columns: list[Any]) -> KindIndex:
 
 
 class CatalogIndex:
-    """The worker's copy of the catalog; `search` returns the same document as catalog.search_listings."""
+    """The worker's copy of the catalog; `search` returns the same document as search.search_listings."""
 
-    def __init__(self, engine: Engine, out_columns: list[Any]) -> None:
+    def __init__(self, engine: Engine, out_columns: list[Any] = OUT_COLUMNS) -> None:
         self.engine = engine
         self.out_columns = out_columns
         self.version: int | None = None

@@ -10,9 +10,9 @@ from eth_utils import to_checksum_address
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
-from dx_core.blobstore import BlobError
+from dx_core.blobstore import BlobError, IpfsBlobStore, LocalBlobStore
 from dx_core.cid import InvalidCID
-from exchange_api.listing_store import parse_metadata, upsert_listing
+from exchange_api.catalog.store import parse_metadata, upsert_listing
 from exchange_api.models import (
     Approval,
     Attestation,
@@ -25,6 +25,7 @@ from exchange_api.models import (
     ListingToken,
     Member,
 )
+from notarizer.entry import Kind
 
 log = logging.getLogger("exchange_api.indexer")
 DERIVED_TABLES = [
@@ -51,7 +52,7 @@ def _hex(value: Any) -> str:
 class EventApplier:
     """Maps (contract, event) to a handler; unknown events are kept in chain_event but change nothing."""
 
-    def __init__(self, blobs: Any) -> None:
+    def __init__(self, blobs: LocalBlobStore | IpfsBlobStore) -> None:
         self.blobs = blobs
         self.handlers: dict[str, Callable[[Session, ChainEvent, dict[str, Any]], None]] = {
             "MemberAdmitted": self._member_admitted,
@@ -282,23 +283,23 @@ def log_entries_for(ev: ChainEvent) -> list[dict[str, Any]]:
     """Transparency-log entries for an event the indexer saw for the first time."""
     a = ev.args
     kind = {
-        "MemberAdmitted": "member.admitted",
-        "MemberRolesChanged": "member.updated",
-        "MemberSuspended": "member.updated",
-        "DatasetListed": "listing.created",
-        "AlgorithmListed": "listing.created",
-        "DatasetUpdated": "listing.updated",
-        "AlgorithmUpdated": "listing.updated",
-        "DatasetDelisted": "listing.withdrawn",
-        "AlgorithmDelisted": "listing.withdrawn",
-        "JobRequested": "job.requested",
-        "JobAuthorized": "job.authorized",
-        "JobCompleted": "job.completed",
-        "JobRefunded": "job.refunded",
-        "JobDisputed": "job.disputed",
-        "JobDeclined": "job.declined",
-        "JobAttested": "node.attestation",
-        "DestructionAttested": "node.destruction",
+        "MemberAdmitted": Kind.MEMBER_ADMITTED,
+        "MemberRolesChanged": Kind.MEMBER_UPDATED,
+        "MemberSuspended": Kind.MEMBER_UPDATED,
+        "DatasetListed": Kind.LISTING_CREATED,
+        "AlgorithmListed": Kind.LISTING_CREATED,
+        "DatasetUpdated": Kind.LISTING_UPDATED,
+        "AlgorithmUpdated": Kind.LISTING_UPDATED,
+        "DatasetDelisted": Kind.LISTING_WITHDRAWN,
+        "AlgorithmDelisted": Kind.LISTING_WITHDRAWN,
+        "JobRequested": Kind.JOB_REQUESTED,
+        "JobAuthorized": Kind.JOB_AUTHORIZED,
+        "JobCompleted": Kind.JOB_COMPLETED,
+        "JobRefunded": Kind.JOB_REFUNDED,
+        "JobDisputed": Kind.JOB_DISPUTED,
+        "JobDeclined": "job.declined",  # an open job.* name: Kind has no member for it
+        "JobAttested": Kind.NODE_ATTESTATION,
+        "DestructionAttested": Kind.NODE_DESTRUCTION,
     }.get(ev.name)
     if kind is None:
         return []

@@ -7,17 +7,19 @@ PostgreSQL: a session advisory lock, held across hosts. SQLite: an flock on a fi
 
 from __future__ import annotations
 
-import fcntl
-import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
+from dx_core.locks import try_lock, unlock
+
 ADVISORY_KEY = 0x4458494E44455852  # "DXINDEXR"
 
 
 class IndexerLease:
+    """This process's claim to be the indexing worker: `acquire` never blocks, `release` gives it up."""
+
     def __init__(self, engine: Engine, lock_dir: Path) -> None:
         self.engine = engine
         self.lock_path = Path(lock_dir) / "indexer.lock"
@@ -39,15 +41,8 @@ class IndexerLease:
                 return True
             conn.close()
             return False
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
+        self._fd = try_lock(self.lock_path)
+        return self._fd is not None
 
     def release(self) -> None:
         if self._conn is not None:
@@ -57,6 +52,5 @@ class IndexerLease:
                 self._conn.close()
                 self._conn = None
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            unlock(self._fd)
             self._fd = None

@@ -12,15 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from exchange_api.indexer_apply import DERIVED_TABLES, EventApplier, log_entries_for
-from exchange_api.indexer_lease import IndexerLease
-from exchange_api.listing_store import bump_catalog_version
+from exchange_api.catalog.store import bump_catalog_version
+from exchange_api.chain import jsonable
+from exchange_api.indexer.apply import DERIVED_TABLES, EventApplier, log_entries_for
+from exchange_api.indexer.lease import IndexerLease
 from exchange_api.models import ChainEvent, IndexedBlock, IndexerState, utcnow
+
+if TYPE_CHECKING:  # the context holds the indexer: a runtime import would be a cycle
+    from exchange_api.deps import AppContext
 
 log = logging.getLogger("exchange_api.indexer")
 CHUNK_BLOCKS = 2_000
@@ -30,7 +34,9 @@ KEEP_BLOCK_HASHES = 256
 class Indexer:
     """Runs `run_once()` in a loop (a background task of the app); `run_once()` is public for tests."""
 
-    def __init__(self, ctx: Any, poll_seconds: float = 0.5) -> None:
+    def __init__(self, ctx: AppContext, poll_seconds: float = 0.5) -> None:
+        if ctx.chain is None:
+            raise ValueError("the indexer needs a chain: no deployment is configured")
         self.ctx = ctx
         self.chain = ctx.chain
         self.engine = ctx.engine
@@ -155,7 +161,7 @@ class Indexer:
                 log_index=ev.log_index,
                 contract=ev.contract,
                 name=ev.event,
-                args=_jsonable(ev.args),
+                args=jsonable(ev.args),
             )
             session.add(row)
             self.applier.apply(session, row)
@@ -210,15 +216,3 @@ class Indexer:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
-        return str(value)  # JSON numbers above 2^53 lose precision in many readers
-    return value

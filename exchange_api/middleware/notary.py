@@ -7,10 +7,11 @@ import queue
 import threading
 from typing import Any
 
-from exchange_api.metrics import Metrics
+from exchange_api.middleware.metrics import Metrics
+from notarizer.entry import Kind
+from notarizer.log import TransparencyLog
 
 log = logging.getLogger("exchange_api.notary")
-KIND = "api.request"
 
 
 class RequestNotary:
@@ -20,7 +21,13 @@ class RequestNotary:
     queue put, not a database write. A crash loses at most the entries of the last `interval` seconds.
     """
 
-    def __init__(self, transparency_log: Any, metrics: Metrics, interval: float = 0.05, batch: int = 200):
+    def __init__(
+        self,
+        transparency_log: TransparencyLog | None,
+        metrics: Metrics,
+        interval: float = 0.05,
+        batch: int = 200,
+    ) -> None:
         self.log = transparency_log
         self.metrics = metrics
         self.interval = interval
@@ -36,7 +43,7 @@ class RequestNotary:
             return
         self._queue.put(
             {
-                "kind": KIND,
+                "kind": Kind.API_REQUEST,
                 "actor": actor or "anonymous",
                 "subjects": (),
                 "payload": {

@@ -9,9 +9,9 @@ import time
 import uuid
 from typing import Any
 
-from exchange_api.logs import request_id_var
-from exchange_api.metrics import Metrics
-from exchange_api.notary import RequestNotary
+from exchange_api.middleware.logs import request_id_var
+from exchange_api.middleware.metrics import Metrics
+from exchange_api.middleware.notary import RequestNotary
 
 log = logging.getLogger("exchange_api.request")
 _RID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

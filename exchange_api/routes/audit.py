@@ -9,26 +9,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from contracts import Ledger
+from dx_core.settings import get_settings
+from exchange_api.errors import problem_response
+from notarizer.anchorer import load_account
 from notarizer.bundle import build_bundle, proved_entry
 from notarizer.log import EntryNotFound, TransparencyLog
 from notarizer.proofs import ProofError
 from notarizer.usage import dataset_usage as usage_of_dataset
 
-logger = logging.getLogger("notarizer.api")
+logger = logging.getLogger("exchange_api.audit")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-PROBLEM_TYPE_BASE = "https://dx.example/problems/"
 
 
-def problem(status: int, title: str, detail: str, kind: str) -> JSONResponse:
-    """An RFC 9457 problem details response."""
-    return JSONResponse(
-        {"type": PROBLEM_TYPE_BASE + kind, "title": title, "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-    )
+def problem(request: Request, status: int, title: str, detail: str, kind: str) -> JSONResponse:
+    """An RFC 9457 problem response of type `kind` (the API's one problem+json writer)."""
+    return problem_response(request, status, detail, slug=kind, title=title)
 
 
 def _instant(value: str | None) -> int | None:
@@ -46,9 +45,6 @@ def _instant(value: str | None) -> int | None:
 def _default_signer() -> LocalAccount | None:
     """The notarizer's account (DX_NOTARIZER_KEY, else DX_RELAYER_KEY): it holds the Notary's role, so a
     verifier can check a bundle's signer on-chain. None (unsigned bundles) if no key is configured."""
-    from dx_core.settings import get_settings
-    from notarizer.anchorer import load_account
-
     settings = get_settings()
     key = settings.notarizer_key or settings.relayer_key
     if not key:
@@ -65,7 +61,7 @@ def _default_signer() -> LocalAccount | None:
 def make_audit_router(
     log: TransparencyLog,
     require_regulator: Callable[..., Any],
-    ledger_provider: Callable[[], Any] | None = None,
+    ledger_provider: Callable[[], Ledger] | None = None,
     signer: LocalAccount | None = None,
 ) -> APIRouter:
     """Routes under /audit, every one behind `require_regulator`. `ledger_provider()` (optional) returns
@@ -87,6 +83,7 @@ def make_audit_router(
 
     @router.get("/entries")
     def list_entries(
+        request: Request,
         actor: str | None = None,
         kind: str | None = None,
         subject: str | None = None,
@@ -106,7 +103,7 @@ def make_audit_router(
             items = log.entries(**filters, offset=offset, limit=limit)
             total = log.count(**filters)
         except ValueError as exc:
-            return problem(400, "Invalid filter", str(exc), "invalid-filter")
+            return problem(request, 400, "Invalid filter", str(exc), "invalid-filter")
         return {
             "total": total,
             "offset": offset,
@@ -117,19 +114,19 @@ def make_audit_router(
         }
 
     @router.get("/entries/{seq}")
-    def get_entry(seq: int) -> Any:
+    def get_entry(request: Request, seq: int) -> Any:
         try:
             entry = log.entry(seq)
         except EntryNotFound as exc:
-            return problem(404, "Entry not found", str(exc), "entry-not-found")
+            return problem(request, 404, "Entry not found", str(exc), "entry-not-found")
         return proved_entry(log, entry, log.checkpoints(), latest=True)
 
     @router.get("/jobs/{job_id}/trail")
-    def job_trail(job_id: int) -> Any:
+    def job_trail(request: Request, job_id: int) -> Any:
         cps = log.checkpoints()
         entries = log.entries(subject=f"job:{job_id}", limit=None)
         if not entries:
-            return problem(404, "No trail", f"no log entry names job:{job_id}", "trail-not-found")
+            return problem(request, 404, "No trail", f"no log entry names job:{job_id}", "trail-not-found")
         return {"job": job_id, "entries": [proved_entry(log, e, cps) for e in entries]}
 
     @router.get("/datasets/{dataset_id}/usage")
@@ -151,7 +148,9 @@ def make_audit_router(
         return {"size": log.size(), "checkpoints": out}
 
     @router.get("/consistency")
-    def consistency(old: int = Query(..., ge=0), new: int | None = Query(None, ge=0)) -> Any:
+    def consistency(
+        request: Request, old: int = Query(..., ge=0), new: int | None = Query(None, ge=0)
+    ) -> Any:
         try:
             new_size = log.size() if new is None else new
             return {
@@ -162,13 +161,15 @@ def make_audit_router(
                 "proof": [h.hex() for h in log.consistency_proof(old, new_size)],
             }
         except ProofError as exc:
-            return problem(400, "No such proof", str(exc), "invalid-proof-request")
+            return problem(request, 400, "No such proof", str(exc), "invalid-proof-request")
 
     @router.get("/export")
-    def export(job: int | None = None, dataset: int | None = None) -> Any:
+    def export(request: Request, job: int | None = None, dataset: int | None = None) -> Any:
         """A signed bundle of one job's or dataset's trail; with neither, the whole log as JSON lines."""
         if job is not None and dataset is not None:
-            return problem(400, "Ambiguous export", "give either job or dataset, not both", "invalid-export")
+            return problem(
+                request, 400, "Ambiguous export", "give either job or dataset, not both", "invalid-export"
+            )
         if job is None and dataset is None:
 
             def lines() -> Iterator[bytes]:

@@ -7,23 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from dx_core.blobstore import BlobMismatch, BlobNotFound, BlobTooLarge, iter_file
 from dx_core.cid import InvalidCID, digest_from_cid
-from exchange_api.auth import Member
-from exchange_api.context import CtxDep
+from exchange_api.deps import CtxDep, Member
 from exchange_api.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, problem_responses
+from exchange_api.schemas import BlobOut
 
 router = APIRouter(prefix="/v1/blobs", tags=["blobs"])
 SPOOL_BYTES = 8 * 1024 * 1024
-CID_PATTERN = r"^b[a-z2-7]{58}$"
-
-
-class BlobOut(BaseModel):
-    cid: str = Field(examples=["bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"])
-    size: int = Field(examples=[1024])
 
 
 def _check_cid(cid: str, what: str = "CID") -> None:
@@ -125,6 +118,3 @@ def head_blob(cid: str, ctx: CtxDep) -> Response:
         headers={"Content-Length": str(size), "ETag": f'"{cid}"'},
         media_type="application/octet-stream",
     )
-
-
-__all__ = ["CID_PATTERN", "router"]

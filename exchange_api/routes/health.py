@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from exchange_api.context import CtxDep
+from exchange_api.deps import CtxDep
+from exchange_api.schemas import CheckOut, HealthOut
 
 router = APIRouter(tags=["ops"])
 MAX_HEALTHY_LAG = 50
 
 
-class CheckOut(BaseModel):
-    ok: bool
-    detail: str = ""
-
-
-class HealthOut(BaseModel):
-    status: str = Field(examples=["ok"], description="ok or degraded")
-    checks: dict[str, CheckOut]
-    indexer_lag: int | None = Field(default=None, description="blocks behind the chain head")
-
-
-def _check(fn: Any) -> CheckOut:
+def _check(fn: Callable[[], object]) -> CheckOut:
     try:
         detail = fn()
         return CheckOut(ok=True, detail=str(detail or ""))
@@ -53,8 +42,9 @@ def health(ctx: CtxDep) -> JSONResponse:
 
     checks = {"database": _check(db), "blob_store": _check(blobs)}
     lag = None
-    if ctx.chain is not None:
-        checks["chain"] = _check(lambda: f"block {ctx.chain.block_number()}")
+    chain = ctx.chain
+    if chain is not None:
+        checks["chain"] = _check(lambda: f"block {chain.block_number()}")
     else:
         checks["chain"] = CheckOut(ok=False, detail="no deployment configured")
     if ctx.indexer is not None:

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 from web3.exceptions import Web3Exception
 
+from contracts import ContractRevert, Role
 from dx_core.cid import cid_from_digest
-from exchange_api.auth import Member, require_role
 from exchange_api.chain import revert_problem
-from exchange_api.context import ALGORITHM_PROVIDER, PROVIDER, AppContext, CtxDep, SessionDep
+from exchange_api.deps import AppContext, CtxDep, Member, Principal, SessionDep, require_role
 from exchange_api.errors import Forbidden, NotFound, Unprocessable, problem_responses
 from exchange_api.models import Job, JobInput, Listing
 from exchange_api.schemas import (
@@ -23,17 +23,16 @@ from exchange_api.schemas import (
     UnsignedTx,
     UsageOut,
 )
-from exchange_api.workflow_tx import require_chain
+from exchange_api.services.jobs import job_out_many
+from exchange_api.services.relay import require_chain
 
 router = APIRouter(prefix="/v1", tags=["listings"])
-Provider = Annotated[Any, Depends(require_role(PROVIDER, "list datasets"))]
-AlgoProvider = Annotated[Any, Depends(require_role(ALGORITHM_PROVIDER, "list algorithms"))]
+Provider = Annotated[Principal, Depends(require_role(Role.PROVIDER, "list datasets"))]
+AlgoProvider = Annotated[Principal, Depends(require_role(Role.ALGORITHM_PROVIDER, "list algorithms"))]
 ERRORS = problem_responses(401, 403, 404, 422, 503)
 
 
 def _build(ctx: AppContext, binding_name: str, fn: str, *args: Any, sender: str) -> UnsignedTx:
-    from contracts import ContractRevert
-
     chain = require_chain(ctx)
     binding = getattr(chain.ledger, binding_name)
     try:
@@ -50,7 +49,7 @@ def _need_blob(ctx: AppContext, cid: str, what: str) -> None:
         raise Unprocessable(f"{what} {cid} is not in the blob store: upload it with PUT /v1/blobs first")
 
 
-def _owned(session: Session, kind: str, listing_id: int, member: Any) -> Listing:
+def _owned(session: Session, kind: str, listing_id: int, member: Principal) -> Listing:
     if not 0 < listing_id < 2**63:
         raise NotFound(f"no {kind} listing with id {listing_id}")
     row = (
@@ -183,8 +182,6 @@ def build_delist_algorithm(
     summary="Jobs that use the member's listings (all jobs for a regulator)",
 )
 def my_requests(member: Member, session: SessionDep, status: str | None = None) -> list[JobOut]:
-    from exchange_api.workflow_jobs import job_out_many
-
     q = select(Job)
     if not member.is_regulator:
         q = q.where(Job.job_id.in_(select(JobInput.job_id).where(JobInput.owner == member.address)))

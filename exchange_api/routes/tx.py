@@ -1,117 +1,16 @@
-"""Transaction relay: members' client-signed txs go to the chain; the DB records intents as pending only."""
+"""Transaction routes: relay a member's signed tx, track one it sent itself, read a tx's status."""
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from fastapi import APIRouter
-from hexbytes import HexBytes
-from sqlmodel import Session
 
-from exchange_api.auth import Member
-from exchange_api.chain import RawTx
-from exchange_api.context import AppContext, CtxDep, SessionDep
-from exchange_api.errors import (
-    ApiError,
-    BadRequest,
-    ChainUnavailable,
-    Forbidden,
-    NotFound,
-    ServiceUnavailable,
-    problem_responses,
-)
+from exchange_api.deps import CtxDep, Member, SessionDep
+from exchange_api.errors import Forbidden, NotFound, problem_responses
 from exchange_api.models import PendingTx
-from exchange_api.schemas import RelayIn, TrackIn, TxEventOut, TxOut
+from exchange_api.schemas import RelayIn, TrackIn, TxOut
+from exchange_api.services.relay import relay_signed, track_sent
 
-log = logging.getLogger("exchange_api.relay")
 router = APIRouter(prefix="/v1/tx", tags=["tx"])
-RELAYABLE = {
-    "Market": {
-        "listDataset",
-        "updateDataset",
-        "delistDataset",
-        "setAlgorithmPolicy",
-        "setBuyerPolicy",
-        "listAlgorithm",
-        "updateAlgorithm",
-        "delistAlgorithm",
-    },
-    "ComputeJobs": {
-        "request",
-        "approve",
-        "decline",
-        "attest",
-        "attestDestruction",
-        "reclaim",
-        "withdraw",
-        "invalidateNonce",
-    },
-    "Registry": {"rotateKey", "updateMetadata"},
-}
-
-
-def require_chain(ctx: AppContext) -> Any:
-    if ctx.chain is None:
-        raise ServiceUnavailable("no ledger deployment is configured on this API")
-    return ctx.chain
-
-
-def event_json(ev: Any) -> TxEventOut:
-    from exchange_api.indexer import _jsonable
-
-    return TxEventOut(contract=ev.contract, event=ev.event, args=_jsonable(ev.args))
-
-
-def _record(session: Session, tx_hash: str, **values: Any) -> PendingTx:
-    row = session.get(PendingTx, tx_hash) or PendingTx(tx_hash=tx_hash, sender=values.get("sender", ""))
-    for key, value in values.items():
-        setattr(row, key, value)
-    session.add(row)
-    session.commit()
-    return row
-
-
-def sync_index(ctx: AppContext) -> None:
-    """Index now, so the relaying client reads its own write; the background loop would get there too."""
-    if ctx.indexer is not None:
-        try:
-            ctx.indexer.run_once()
-        except Exception as exc:
-            log.warning("index after relay failed (the background indexer will retry): %s", exc)
-
-
-def relay_signed(
-    ctx: AppContext, session: Session, member: str, raw_hex: str, allowed: set[str] | None = None
-) -> TxOut:
-    """Check a member's signed tx, record it as pending, relay it, and record only what the chain says."""
-    chain = require_chain(ctx)
-    tx: RawTx = chain.decode_raw(raw_hex)
-    chain.check_sender(tx, member, allowed if allowed is not None else RELAYABLE.get(tx.contract, set()))
-    kind = f"{tx.contract}.{tx.function}"
-    _record(session, tx.tx_hash, sender=tx.sender, kind=kind, status="pending")
-    try:
-        result = chain.send_raw(tx)
-    except ChainUnavailable as exc:
-        # The tx may or may not have reached the node: it stays pending; the indexer will tell.
-        ctx.metrics.relay_failures.labels(kind).inc()
-        _record(session, tx.tx_hash, error=exc.detail)
-        raise
-    except ApiError as exc:
-        ctx.metrics.relay_failures.labels(kind).inc()
-        _record(session, tx.tx_hash, status="reverted", error=exc.detail)
-        raise
-    ctx.metrics.relayed.labels(kind).inc()
-    _record(session, tx.tx_hash, status="mined", block_number=result.block_number)
-    sync_index(ctx)
-    return TxOut(
-        tx_hash=tx.tx_hash,
-        sender=tx.sender,
-        kind=kind,
-        status="mined",
-        block_number=result.block_number,
-        events=[event_json(e) for e in result.events],
-    )
 
 
 @router.post(
@@ -145,36 +44,7 @@ def track(
     ctx: CtxDep,
     session: SessionDep,
 ) -> TxOut:
-    chain = require_chain(ctx)
-    try:
-        tx = chain.w3.eth.get_transaction(body.tx_hash)
-    except Exception:
-        raise NotFound(f"the chain knows no transaction {body.tx_hash}") from None
-    if tx["from"] != member.address:
-        raise Forbidden(f"transaction {body.tx_hash} was sent by {tx['from']}, not by {member.address}")
-    contract = chain._by_address.get(tx["to"]) if tx.get("to") else None
-    if contract is None:
-        raise BadRequest(f"transaction {body.tx_hash} does not call a ledger contract")
-    kind = f"{contract}.{chain._function_name(contract, bytes(HexBytes(tx['input'])))}"
-    _record(session, body.tx_hash, sender=member.address, kind=kind, status="pending")
-    try:
-        receipt = chain.w3.eth.wait_for_transaction_receipt(body.tx_hash, timeout=30)
-    except Exception:
-        return TxOut(tx_hash=body.tx_hash, sender=member.address, kind=kind, status="pending")
-    status = "mined" if receipt["status"] == 1 else "reverted"
-    _record(session, body.tx_hash, status=status, block_number=int(receipt["blockNumber"]))
-    sync_index(ctx)
-    events = [
-        event_json(e) for e in (chain.ledger.decoder.decode(lg) for lg in receipt["logs"]) if e is not None
-    ]
-    return TxOut(
-        tx_hash=body.tx_hash,
-        sender=member.address,
-        kind=kind,
-        status=status,
-        block_number=int(receipt["blockNumber"]),
-        events=events,
-    )
+    return track_sent(ctx, session, member.address, body.tx_hash)
 
 
 @router.get(

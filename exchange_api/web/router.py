@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from dx_core.settings import get_settings
 
@@ -72,6 +76,34 @@ def resolve_static(path: str) -> Path:
     return candidate
 
 
+class ConsoleStaticFiles(StaticFiles):
+    """Starlette's static files, resolved by `resolve_static`, with the console's types and headers."""
+
+    def __init__(self) -> None:
+        super().__init__(directory=STATIC_DIR)
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        try:
+            file = resolve_static(path)
+        except StaticPathError:
+            return "", None
+        return str(file), file.stat()
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        media = _MEDIA_TYPES.get(Path(full_path).suffix)
+        if media is not None:
+            response.headers["content-type"] = media
+        response.headers.update(_security_headers())
+        return response
+
+
 def render_shell(
     api_base: str, prefix: str, rpc_url: str = "", contracts: dict[str, str] | None = None
 ) -> str:
@@ -102,14 +134,8 @@ def make_console_router(api_base: str = "/v1", prefix: str = CONSOLE_PREFIX) -> 
     def console_root() -> RedirectResponse:
         return RedirectResponse(f"{prefix}/", status_code=307)
 
-    @router.get("/static/{path:path}")
-    def console_static(path: str) -> FileResponse:
-        try:
-            file = resolve_static(path)
-        except StaticPathError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from exc
-        media = _MEDIA_TYPES.get(file.suffix, "application/octet-stream")
-        return FileResponse(file, media_type=media, headers=_security_headers())
+    # APIRouter's prefix applies to its routes, not to its mounts: the mount names the full path.
+    router.mount(f"{prefix}/static", ConsoleStaticFiles(), name="console-static")
 
     @router.get("/{page:path}")
     def console_page(page: str) -> HTMLResponse:

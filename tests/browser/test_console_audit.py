@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from exchange_api.listing_store import upsert_listing
+from exchange_api.catalog.store import upsert_listing
 from notarizer.anchorer import Anchorer
 from notarizer.log import TransparencyLog
 from tests.browser.conftest import check_page

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from exchange_api.listing_store import upsert_listing
+from exchange_api.catalog.store import upsert_listing
 from tests.browser.conftest import check_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.api]

@@ -9,7 +9,7 @@ from eth_account import Account
 from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 
-from notarizer.api import make_audit_router
+from exchange_api.routes.audit import make_audit_router
 from notarizer.bundle import bundle_signer
 from notarizer.log import AnchoredCheckpoint, NewEntry, TransparencyLog, create_tables
 from notarizer.proofs import verify_consistency, verify_inclusion

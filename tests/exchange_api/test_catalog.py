@@ -6,7 +6,7 @@ import pytest
 from eth_utils import to_checksum_address
 from sqlmodel import Session
 
-from exchange_api.listing_store import upsert_listing
+from exchange_api.catalog.store import upsert_listing
 
 pytestmark = [pytest.mark.api, pytest.mark.database]
 OWNER_A = "0x" + "aa" * 20

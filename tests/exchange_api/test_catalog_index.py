@@ -8,11 +8,11 @@ import random
 import pytest
 from sqlmodel import Session
 
-from exchange_api import catalog_index
-from exchange_api.catalog import _OUT_COLUMNS, SortKey, search_listings
-from exchange_api.catalog_index import CatalogIndex
+from exchange_api.catalog import index as catalog_index
+from exchange_api.catalog.index import CatalogIndex
+from exchange_api.catalog.search import OUT_COLUMNS, SortKey, search_listings
+from exchange_api.catalog.store import upsert_listing
 from exchange_api.db import make_engine, upgrade_head
-from exchange_api.listing_store import upsert_listing
 
 pytestmark = [pytest.mark.api, pytest.mark.database]
 WORDS = ["credit", "crop", "bank", "tax", "telecom", "health", "retail", "fraud", "income", "claims"]
@@ -74,7 +74,7 @@ def _random_query(rng: random.Random) -> dict:
 
 
 def test_index_and_sql_agree_on_random_searches(engine) -> None:
-    index = CatalogIndex(engine, _OUT_COLUMNS)
+    index = CatalogIndex(engine, OUT_COLUMNS)
     assert index.fresh()
     rng = random.Random(5)
     for _ in range(150):
@@ -90,7 +90,7 @@ def test_index_and_sql_agree_on_random_searches(engine) -> None:
 
 def test_index_sees_new_and_changed_listings(engine, monkeypatch) -> None:
     monkeypatch.setattr(catalog_index, "MIN_REBUILD_INTERVAL", 0.0)
-    index = CatalogIndex(engine, _OUT_COLUMNS)
+    index = CatalogIndex(engine, OUT_COLUMNS)
     assert index.fresh()
 
     def ids(**kw) -> list[int]:  # type: ignore[no-untyped-def]

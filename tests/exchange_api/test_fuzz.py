@@ -6,8 +6,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from contracts import Role
 from exchange_api.client import ExchangeClient
-from exchange_api.context import BUYER, PROVIDER
 
 pytestmark = [pytest.mark.api, pytest.mark.chain, pytest.mark.database]
 EXAMPLES_PER_ROUTE = 10
@@ -16,7 +16,7 @@ EXAMPLES_PER_ROUTE = 10
 @pytest.fixture(scope="module")
 def fuzz_token(api_server, api_world) -> str:
     """A signed-in provider-and-buyer, so the fuzz reaches past the auth checks."""
-    member = api_world.member(PROVIDER | BUYER)
+    member = api_world.member(Role.PROVIDER | Role.BUYER)
     with ExchangeClient(api_server.url, member) as client:
         return client.login()
 

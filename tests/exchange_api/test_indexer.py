@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
+from contracts import Role
 from dx_core.settings import Settings
 from exchange_api.app import build_context
-from exchange_api.context import BUYER, PROVIDER
 from exchange_api.models import ChainEvent, IndexerState, Member
 
 pytestmark = [pytest.mark.api, pytest.mark.chain, pytest.mark.database]
@@ -44,11 +44,11 @@ def _event_count(ctx) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_indexing_twice_changes_nothing_and_a_restart_resumes(make_ctx, api_world) -> None:
-    fresh = api_world.member(PROVIDER)
+    fresh = api_world.member(Role.PROVIDER)
     ctx = make_ctx()
     assert ctx.indexer.run_once() > 0
     members = _members(ctx)
-    assert members[fresh.address] == PROVIDER
+    assert members[fresh.address] == Role.PROVIDER
     events = _event_count(ctx)
     assert ctx.indexer.run_once() == 0
     assert _event_count(ctx) == events and _members(ctx) == members
@@ -61,9 +61,9 @@ def test_indexing_twice_changes_nothing_and_a_restart_resumes(make_ctx, api_worl
     assert last_hash == api_world.ledger.w3.eth.get_block(last_block)["hash"].to_0x_hex()
     restarted = make_ctx()
     assert restarted.indexer.run_once() == 0
-    later = api_world.member(BUYER)
+    later = api_world.member(Role.BUYER)
     assert restarted.indexer.run_once() == 1  # exactly the one MemberAdmitted event
-    assert _members(restarted)[later.address] == BUYER
+    assert _members(restarted)[later.address] == Role.BUYER
     assert _event_count(restarted) == events + 1
 
 
@@ -71,7 +71,7 @@ def test_a_reorg_rolls_back_the_orphaned_blocks_rows(make_ctx, api_world, w3) ->
     ctx = make_ctx()
     ctx.indexer.run_once()
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    orphan = api_world.member(PROVIDER)
+    orphan = api_world.member(Role.PROVIDER)
     ctx.indexer.run_once()
     assert orphan.address in _members(ctx)
     events = _event_count(ctx)
@@ -80,18 +80,18 @@ def test_a_reorg_rolls_back_the_orphaned_blocks_rows(make_ctx, api_world, w3) ->
     assert w3.provider.make_request("evm_revert", [snapshot])["result"]
     for _ in range(3):
         w3.provider.make_request("evm_mine", [])
-    survivor = api_world.member(BUYER)
+    survivor = api_world.member(Role.BUYER)
     ctx.indexer.run_once()
     members = _members(ctx)
     assert orphan.address not in members, "a member admitted only on the orphaned fork is still cached"
-    assert members[survivor.address] == BUYER
+    assert members[survivor.address] == Role.BUYER
     assert _event_count(ctx) == events  # one event dropped with the fork, one added on the new branch
     assert ctx.metrics.indexer_reorgs._value.get() == 1
     assert ctx.indexer.run_once() == 0
 
 
 def test_only_one_worker_holds_the_indexer_lease(tmp_path, db_engine) -> None:
-    from exchange_api.indexer_lease import IndexerLease
+    from exchange_api.indexer.lease import IndexerLease
 
     first, second = IndexerLease(db_engine, tmp_path), IndexerLease(db_engine, tmp_path)
     assert first.acquire() is True

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from contracts import Role
 from exchange_api.client import ExchangeClient, ExchangeError
-from exchange_api.context import ALGORITHM_PROVIDER, BUYER, COMPUTE_NODE, PROVIDER, REGULATOR
 
 pytestmark = [pytest.mark.api, pytest.mark.chain, pytest.mark.database]
 NODE_FEE = 1_000
@@ -21,16 +21,16 @@ def world(api_world, api_server):  # type: ignore[no-untyped-def]
     """Members of every role on the suite's deployment, a registered cluster, and one SDK client each."""
     w = api_world
     people = {
-        "seller1": w.member(PROVIDER),
-        "seller2": w.member(PROVIDER),
-        "algo": w.member(ALGORITHM_PROVIDER),
-        "buyer": w.member(BUYER),
-        "buyer2": w.member(BUYER),
-        "regulator": w.member(REGULATOR),
-        "stranger": w.member(BUYER),
-        "node0": w.member(COMPUTE_NODE),
-        "node1": w.member(COMPUTE_NODE),
-        "node2": w.member(COMPUTE_NODE),
+        "seller1": w.member(Role.PROVIDER),
+        "seller2": w.member(Role.PROVIDER),
+        "algo": w.member(Role.ALGORITHM_PROVIDER),
+        "buyer": w.member(Role.BUYER),
+        "buyer2": w.member(Role.BUYER),
+        "regulator": w.member(Role.REGULATOR),
+        "stranger": w.member(Role.BUYER),
+        "node0": w.member(Role.COMPUTE_NODE),
+        "node1": w.member(Role.COMPUTE_NODE),
+        "node2": w.member(Role.COMPUTE_NODE),
     }
     nodes = [people[f"node{i}"].address for i in range(3)]
     w.ledger.registry.register_cluster(w.operator, nodes, "bafkreiendpoints", b"\x11" * 32, NODE_FEE)
@@ -123,14 +123,7 @@ def test_full_job_approval_attestation_and_results(world, listings) -> None:
     assert last["job"]["status"] == "authorized" and last["job"]["pending_owners"] == []
     assert {a["status"] for a in last["job"]["approvals"]} == {"onchain"}
 
-    polled = c["node0"].poll_jobs(after=job_id - 1, wait=5)
-    assert [j["id"] for j in polled["jobs"]] == [job_id]
-    assert {i["manifest_hash"] for i in polled["jobs"][0]["inputs"] if i["kind"] == "dataset"} == {
-        "0x" + hashlib.sha256(b"manifest-1").hexdigest(),
-        "0x" + hashlib.sha256(b"manifest-2").hexdigest(),
-    }
-
-    # Nodes attest: two relayed by the API, one sent by the node itself and then reported by hash.
+    # Nodes attest: two relayed by the API, one sent by the node itself and then tracked by hash.
     digest = hashlib.sha256(b"inputs").digest()
     jobs = w.ledger.jobs
     shares = {}
@@ -139,7 +132,7 @@ def test_full_job_approval_attestation_and_results(world, listings) -> None:
         shares[i] = hashlib.sha256(f"share {i}".encode()).digest()
         if i == 1:
             sent = jobs.attest(node, job_id, digest, PROGRAM, shares[i])
-            out = c[f"node{i}"].post_attestation(tx_hash=sent.tx_hash)
+            out = c[f"node{i}"].track(sent.tx_hash)
         else:
             built = jobs.build(
                 "attest",
@@ -150,10 +143,10 @@ def test_full_job_approval_attestation_and_results(world, listings) -> None:
                 shares[i],
                 sender=node.address,
             )
-            out = c[f"node{i}"].post_attestation(raw_tx=c[f"node{i}"].sign(built))
+            out = c[f"node{i}"].relay(c[f"node{i}"].sign(built))
         assert out["status"] == "mined" and out["kind"] == "ComputeJobs.attest"
     receipt = jobs.build("attestDestruction", job_id, b"\x22" * 32, sender=p["node0"].address)
-    c["node0"].post_attestation(raw_tx=c["node0"].sign(receipt))
+    c["node0"].relay(c["node0"].sign(receipt))
 
     done = c["buyer"].job(job_id)
     assert done["status"] == "completed"
@@ -332,26 +325,3 @@ def test_update_and_delist_reach_the_catalog(world, listings) -> None:
     with pytest.raises(ExchangeError) as err:
         _request(c["buyer"], [d3], listings["a1"])
     assert err.value.status == 422 and err.value.contract_error == "DatasetNotActive"
-
-
-def test_node_long_poll_wakes_up_for_a_newly_authorized_job(world) -> None:
-    import threading
-
-    w, c = world["w"], world["c"]
-    # A member owning every input of its own job needs nobody's approval: the job is authorized at once.
-    solo = w.member(PROVIDER | ALGORITHM_PROVIDER | BUYER)
-    with ExchangeClient(str(c["node0"].http.base_url), solo) as me:
-        me.login()
-        dataset = me.publish_dataset(_meta("Own ledger", ["own"], ["id"]), b"manifest-own", price_wei=1)
-        algorithm = me.publish_algorithm(
-            {"title": "Own sum"}, "own_sum", "1", hashlib.sha256(b"own").digest(), 1
-        )
-        after = max([j["id"] for j in c["regulator"].jobs()] or [0])
-        polled: dict = {}
-        poller = threading.Thread(target=lambda: polled.update(c["node1"].poll_jobs(after=after, wait=30)))
-        poller.start()
-        job_id = _request(me, [dataset], algorithm)
-        poller.join()
-    # The poll opened before the request (it normally waits for the job to appear) delivers exactly it.
-    assert [j["id"] for j in polled["jobs"]] == [job_id]
-    assert polled["last_id"] == job_id

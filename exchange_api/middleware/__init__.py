@@ -1,0 +1,1 @@
+"""ASGI middleware and what it feeds: request ids and JSON logs, metrics, notarization, idempotency."""

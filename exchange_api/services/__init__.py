@@ -1,0 +1,1 @@
+"""The logic several routes share: relaying transactions, reading jobs, collecting owners' approvals."""

@@ -1,0 +1,230 @@
+"""Owners' EIP-712 approvals and declines: verified before storing, notarized, relayed in one approveBatch."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from eth_utils import to_checksum_address
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from contracts import eip712
+from exchange_api.deps import AppContext, Principal
+from exchange_api.errors import ApiError, Conflict, Forbidden, Unprocessable
+from exchange_api.models import Approval, Job
+from exchange_api.schemas import ApprovalResultOut, SignatureIn, TxOut
+from exchange_api.services.jobs import job_out_many, pending_owners, terms_tuple, visible_job
+from exchange_api.services.relay import event_json, require_chain, sync_index
+from notarizer.entry import Kind
+
+log = logging.getLogger("exchange_api.approvals")
+
+
+def typed_data_for(
+    ctx: AppContext, job: Job, decision: str, owner: str, nonce: int, deadline: int
+) -> dict[str, Any]:
+    """The EIP-712 Approval or Decline document `owner` signs for `job`."""
+    chain = require_chain(ctx)
+    domain = eip712.Domain(chain.chain_id, chain.ledger.jobs.address)
+    if decision == "approve":
+        program_hash = bytes.fromhex(job.program_hash.removeprefix("0x"))
+        return eip712.approval_typed_data(domain, job.job_id, program_hash, owner, nonce, deadline)
+    return eip712.decline_typed_data(domain, job.job_id, owner, nonce, deadline)
+
+
+def json_typed(typed: dict[str, Any]) -> dict[str, Any]:
+    msg = {
+        k: ("0x" + v.hex() if isinstance(v, bytes) else str(v) if isinstance(v, int) and v >= 2**53 else v)
+        for k, v in typed["message"].items()
+    }
+    return {**typed, "message": msg}
+
+
+def verify_signature(
+    ctx: AppContext, session: Session, job: Job, decision: str, body: SignatureIn
+) -> Approval:
+    """Every check the contract will make, made first, so only signatures that can succeed are stored."""
+    chain = require_chain(ctx)
+    owner = to_checksum_address(body.owner)
+    if job.status != "requested":
+        raise Conflict(f"job {job.job_id} is {job.status}: it no longer takes approvals or declines")
+    if owner not in pending_owners(job):
+        raise Forbidden(
+            f"{owner} is not an owner whose approval job {job.job_id} awaits "
+            f"(pending: {', '.join(pending_owners(job)) or 'none'})"
+        )
+    chain_now = int(chain.w3.eth.get_block("latest")["timestamp"])
+    if body.deadline < max(chain_now, int(time.time())):
+        raise Unprocessable(f"the signature expired at {body.deadline} (chain time {chain_now})")
+    typed = typed_data_for(ctx, job, decision, owner, body.nonce, body.deadline)
+    try:
+        signer = eip712.recover_signer(typed, body.signature)
+    except Exception as exc:
+        raise Unprocessable(f"signature does not parse: {exc}") from None
+    if signer != owner:
+        what = (
+            f"Approval of job {job.job_id} for program {job.program_hash}"
+            if decision == "approve"
+            else f"Decline of job {job.job_id}"
+        )
+        raise Unprocessable(
+            f"signature over this {what} recovers to {signer}, not to the owner {owner} "
+            "(wrong job, program hash, nonce, deadline, chain or contract?)"
+        )
+    used = session.execute(
+        select(Approval.id).where(Approval.owner == owner, Approval.nonce == str(body.nonce))
+    ).first()
+    if used is not None or chain.ledger.jobs.nonce_used(owner, body.nonce):
+        raise Conflict(f"nonce {body.nonce} of {owner} is already used: sign again with a fresh nonce")
+    return Approval(
+        job_id=job.job_id,
+        owner=owner,
+        decision=decision,
+        signature=body.signature,
+        nonce=str(body.nonce),
+        deadline=body.deadline,
+        status="verified",
+    )
+
+
+def _store(session: Session, row: Approval) -> Approval:
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(
+            f"nonce {row.nonce} of {row.owner} is already used: sign again with a fresh nonce"
+        ) from None
+    return row
+
+
+def _notarize(ctx: AppContext, row: Approval) -> None:
+    if ctx.log is None:
+        return
+    try:
+        ctx.log.append(
+            Kind.APPROVAL_SIGNATURE,
+            row.owner,
+            [f"job:{row.job_id}", f"member:{row.owner}"],
+            {
+                "job_id": row.job_id,
+                "decision": row.decision,
+                "nonce": row.nonce,
+                "deadline": row.deadline,
+                "signature": row.signature,
+            },
+        )
+    except Exception:
+        ctx.metrics.notarize_failures.inc()
+        log.exception("could not notarize the %s of job %s by %s", row.decision, row.job_id, row.owner)
+
+
+def relay_decision(ctx: AppContext, session: Session, rows: list[Approval], fn: str, *args: Any) -> TxOut:
+    chain = require_chain(ctx)
+    try:
+        result = chain.relay_as_operator(chain.ledger.jobs, fn, *args)
+    except ApiError as exc:
+        ctx.metrics.relay_failures.labels(f"ComputeJobs.{fn}").inc()
+        for row in rows:
+            row.status, row.error = "failed", exc.detail
+            session.add(row)
+        session.commit()
+        raise
+    ctx.metrics.relayed.labels(f"ComputeJobs.{fn}").inc()
+    for row in rows:
+        row.status, row.tx_hash = "relayed", result.tx_hash
+        session.add(row)
+    session.commit()
+    sync_index(ctx)
+    return TxOut(
+        tx_hash=result.tx_hash,
+        sender=chain.relayer.address if chain.relayer else "",
+        kind=f"ComputeJobs.{fn}",
+        status="mined",
+        block_number=result.block_number,
+        events=[event_json(e) for e in result.events],
+    )
+
+
+# Two owners submitting the last approvals at once must not both relay the batch: one decides.
+BATCH_LOCK = threading.Lock()
+
+
+def relay_if_complete(ctx: AppContext, session: Session, job: Job) -> tuple[list[str], TxOut | None]:
+    """Relay approveBatch once every pending owner has a verified approval; returns who is missing."""
+    ready = list(
+        session.execute(
+            select(Approval).where(
+                Approval.job_id == job.job_id, Approval.decision == "approve", Approval.status == "verified"
+            )
+        ).scalars()
+    )
+    chain_now = int(require_chain(ctx).w3.eth.get_block("latest")["timestamp"])
+    for r in ready:
+        if r.deadline < chain_now:  # expired while waiting for the others: that owner must sign again
+            r.status, r.error = "expired", f"deadline {r.deadline} passed before all owners approved"
+            session.add(r)
+    session.commit()
+    by_owner = {r.owner: r for r in ready if r.status == "verified"}
+    waiting = [o for o in pending_owners(job) if o not in by_owner]
+    if waiting:
+        return waiting, None
+    rows = [by_owner[o] for o in pending_owners(job)]
+    signed = [signed_message(r).as_tuple() for r in rows]
+    return [], relay_decision(ctx, session, rows, "approveBatch", job.job_id, terms_of(job), signed)
+
+
+def signed_message(row: Approval) -> eip712.SignedMessage:
+    return eip712.SignedMessage.from_signature(row.owner, int(row.nonce), row.deadline, row.signature)
+
+
+def accept(
+    ctx: AppContext, session: Session, job_id: int, member: Principal, decision: str, body: SignatureIn
+) -> tuple[Job, Approval]:
+    """Verify, store and notarize one owner's signed approval or decline; the job and the stored row."""
+    require_chain(ctx)
+    job = visible_job(session, job_id, member)
+    row = _store(session, verify_signature(ctx, session, job, decision, body))
+    _notarize(ctx, row)
+    return job, row
+
+
+def approval_result(
+    session: Session, job_id: int, relayed: TxOut | None, waiting: list[str]
+) -> ApprovalResultOut:
+    # Re-read the job: relaying and indexing changed it behind this session's cached copy.
+    session.expire_all()
+    job = session.get(Job, job_id)
+    return ApprovalResultOut(job=job_out_many(session, [job])[0], relayed=relayed, waiting_for=waiting)
+
+
+def terms_of(job: Job) -> tuple:
+    """The job's ComputeJobs.Terms calldata tuple, as approveBatch and declineBySig take it."""
+    return terms_tuple(job.terms)
+
+
+def submit_approval(
+    ctx: AppContext, session: Session, job_id: int, member: Principal, body: SignatureIn
+) -> ApprovalResultOut:
+    """Accept one owner's approval; relay approveBatch if it was the last one missing."""
+    job, _row = accept(ctx, session, job_id, member, "approve", body)
+    with BATCH_LOCK:
+        session.expire_all()
+        waiting, relayed = relay_if_complete(ctx, session, job)
+    return approval_result(session, job_id, relayed, waiting)
+
+
+def submit_decline(
+    ctx: AppContext, session: Session, job_id: int, member: Principal, body: SignatureIn
+) -> ApprovalResultOut:
+    """Accept one owner's decline and relay it at once (declineBySig)."""
+    job, row = accept(ctx, session, job_id, member, "decline", body)
+    relayed = relay_decision(
+        ctx, session, [row], "declineBySig", job_id, terms_of(job), signed_message(row).as_tuple()
+    )
+    return approval_result(session, job_id, relayed, [])

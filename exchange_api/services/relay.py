@@ -1,0 +1,143 @@
+"""Transaction relay: members' client-signed txs go to the chain; the DB records intents as pending only."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hexbytes import HexBytes
+from sqlmodel import Session
+
+from contracts import DecodedEvent
+from exchange_api.chain import ChainGateway, jsonable
+from exchange_api.deps import AppContext
+from exchange_api.errors import (
+    ApiError,
+    BadRequest,
+    ChainUnavailable,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+)
+from exchange_api.models import PendingTx
+from exchange_api.schemas import TxEventOut, TxOut
+
+log = logging.getLogger("exchange_api.relay")
+RELAYABLE = {
+    "Market": {
+        "listDataset",
+        "updateDataset",
+        "delistDataset",
+        "setAlgorithmPolicy",
+        "setBuyerPolicy",
+        "listAlgorithm",
+        "updateAlgorithm",
+        "delistAlgorithm",
+    },
+    "ComputeJobs": {
+        "request",
+        "approve",
+        "decline",
+        "attest",
+        "attestDestruction",
+        "reclaim",
+        "withdraw",
+        "invalidateNonce",
+    },
+    "Registry": {"rotateKey", "updateMetadata"},
+}
+
+
+def require_chain(ctx: AppContext) -> ChainGateway:
+    if ctx.chain is None:
+        raise ServiceUnavailable("no ledger deployment is configured on this API")
+    return ctx.chain
+
+
+def event_json(ev: DecodedEvent) -> TxEventOut:
+    return TxEventOut(contract=ev.contract, event=ev.event, args=jsonable(ev.args))
+
+
+def record_tx(session: Session, tx_hash: str, **values: Any) -> PendingTx:
+    row = session.get(PendingTx, tx_hash) or PendingTx(tx_hash=tx_hash, sender=values.get("sender", ""))
+    for key, value in values.items():
+        setattr(row, key, value)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def sync_index(ctx: AppContext) -> None:
+    """Index now, so the relaying client reads its own write; the background loop would get there too."""
+    if ctx.indexer is not None:
+        try:
+            ctx.indexer.run_once()
+        except Exception as exc:
+            log.warning("index after relay failed (the background indexer will retry): %s", exc)
+
+
+def relay_signed(
+    ctx: AppContext, session: Session, member: str, raw_hex: str, allowed: set[str] | None = None
+) -> TxOut:
+    """Check a member's signed tx, record it as pending, relay it, and record only what the chain says."""
+    chain = require_chain(ctx)
+    tx = chain.decode_raw(raw_hex)
+    chain.check_sender(tx, member, allowed if allowed is not None else RELAYABLE.get(tx.contract, set()))
+    kind = f"{tx.contract}.{tx.function}"
+    record_tx(session, tx.tx_hash, sender=tx.sender, kind=kind, status="pending")
+    try:
+        result = chain.send_raw(tx)
+    except ChainUnavailable as exc:
+        # The tx may or may not have reached the node: it stays pending; the indexer will tell.
+        ctx.metrics.relay_failures.labels(kind).inc()
+        record_tx(session, tx.tx_hash, error=exc.detail)
+        raise
+    except ApiError as exc:
+        ctx.metrics.relay_failures.labels(kind).inc()
+        record_tx(session, tx.tx_hash, status="reverted", error=exc.detail)
+        raise
+    ctx.metrics.relayed.labels(kind).inc()
+    record_tx(session, tx.tx_hash, status="mined", block_number=result.block_number)
+    sync_index(ctx)
+    return TxOut(
+        tx_hash=tx.tx_hash,
+        sender=tx.sender,
+        kind=kind,
+        status="mined",
+        block_number=result.block_number,
+        events=[event_json(e) for e in result.events],
+    )
+
+
+def track_sent(ctx: AppContext, session: Session, member: str, tx_hash: str) -> TxOut:
+    """Record a tx the member sent itself: pending until its receipt shows (waits up to 30 s for it)."""
+    chain = require_chain(ctx)
+    try:
+        tx = chain.w3.eth.get_transaction(tx_hash)
+    except Exception:
+        raise NotFound(f"the chain knows no transaction {tx_hash}") from None
+    if tx["from"] != member:
+        raise Forbidden(f"transaction {tx_hash} was sent by {tx['from']}, not by {member}")
+    contract = chain.contract_name(tx["to"]) if tx.get("to") else None
+    if contract is None:
+        raise BadRequest(f"transaction {tx_hash} does not call a ledger contract")
+    kind = f"{contract}.{chain.function_name(contract, bytes(HexBytes(tx['input'])))}"
+    record_tx(session, tx_hash, sender=member, kind=kind, status="pending")
+    try:
+        receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+    except Exception:
+        return TxOut(tx_hash=tx_hash, sender=member, kind=kind, status="pending")
+    status = "mined" if receipt["status"] == 1 else "reverted"
+    record_tx(session, tx_hash, status=status, block_number=int(receipt["blockNumber"]))
+    sync_index(ctx)
+    events = [
+        event_json(e) for e in (chain.ledger.decoder.decode(lg) for lg in receipt["logs"]) if e is not None
+    ]
+    return TxOut(
+        tx_hash=tx_hash,
+        sender=member,
+        kind=kind,
+        status=status,
+        block_number=int(receipt["blockNumber"]),
+        events=events,
+    )
