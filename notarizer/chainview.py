@@ -7,8 +7,8 @@ from typing import Any
 
 from eth_utils import event_abi_to_log_topic, to_checksum_address
 from hexbytes import HexBytes
-from web3 import Web3
 
+from contracts import web3_at
 from contracts.artifacts import abi as artifact_abi
 from contracts.bindings.notary import CheckpointLogError, anchored_logs, check_root, one_per_index
 
@@ -52,7 +52,7 @@ class ChainView:
     """Read-only view of one chain: the Notary at `notary_address` and, optionally, a jobs contract."""
 
     def __init__(self, rpc_url: str, notary_address: str, timeout: float = 30.0) -> None:
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self.w3 = web3_at(rpc_url, timeout=timeout)
         self.notary_address = to_checksum_address(notary_address)
         self.notary = self.w3.eth.contract(address=self.notary_address, abi=artifact_abi("Notary"))
 

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from eth_account import Account
 from web3 import Web3
 
-from contracts import Ledger, Role, deploy
+from contracts import Ledger, Role, deploy, web3_at
 from ganache.launcher import DEV_KEYS, LocalChain
 
 LIFECYCLE_TARGET = 700_000
@@ -29,7 +29,7 @@ def run(kind: str) -> dict:
     accounts = [Account.from_key(k) for k in DEV_KEYS]
     operator, p1, p2, algo, buyer, n1, n2, n3, relayer = accounts[:9]
     with LocalChain.start(kind) as chain:
-        w3 = Web3(Web3.HTTPProvider(chain.rpc_url))
+        w3 = web3_at(chain.rpc_url)
         ledger = Ledger(w3, deploy(w3, operator))
         reg, market, jobs = ledger.registry, ledger.market, ledger.jobs
         calls: dict[str, int] = {}

@@ -16,12 +16,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from eth_account import Account  # noqa: E402
 from sqlalchemy import create_engine, event  # noqa: E402
 
+from contracts import Ledger, deploy, web3_at  # noqa: E402
+from ganache.launcher import DEV_KEYS, LocalChain  # noqa: E402
 from notarizer.chainview import ChainCheckpoint  # noqa: E402
 from notarizer.log import NewEntry, TransparencyLog, create_tables  # noqa: E402
 from notarizer.proofs import MemoryTree, verify_consistency, verify_inclusion  # noqa: E402
 from notarizer.verifier import verify_entries  # noqa: E402
+from tests.fixtures.postgres import ThrowawayPostgres  # noqa: E402
 
 
 def _entries(n: int, start: int) -> list[NewEntry]:
@@ -148,15 +152,9 @@ def bench_proofs(url: str, size: int, samples: int) -> dict[str, Any]:
 
 def bench_gas(interval: int, naive_txs: int) -> dict[str, Any]:
     """Gas of real anchor transactions on Anvil vs. one transaction per entry."""
-    from eth_account import Account
-    from web3 import Web3
-
-    from contracts import Ledger, deploy
-    from ganache.launcher import DEV_KEYS, LocalChain
-
     operator = Account.from_key(DEV_KEYS[0])
     with LocalChain.start("anvil") as node:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        w3 = web3_at(node.rpc_url)
         ledger = Ledger(w3, deploy(w3, operator))
         rng = random.Random(1)
         anchors = [
@@ -204,8 +202,6 @@ def main() -> int:
             f"sqlite:///{tmp}/w.db", args.single, args.batched, args.batch, wal=True
         )
         if not args.no_postgres:
-            from tests.fixtures.postgres import ThrowawayPostgres
-
             pg = ThrowawayPostgres().start()
             try:
                 results["append_postgres"] = bench_appends(

@@ -13,10 +13,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
-from contracts import deploy
+from contracts import deploy, web3_at
 from dx_core.settings import get_settings
+from ganache.launcher import DEV_KEYS
 
 KEY_ENV_DEFAULT = "DX_DEPLOYER_KEY"
 
@@ -34,8 +34,6 @@ def load_key(args: argparse.Namespace) -> LocalAccount:
     if value:
         return Account.from_key(value)
     if args.dev_key:
-        from ganache.launcher import DEV_KEYS
-
         return Account.from_key(DEV_KEYS[0])
     raise MissingKeyError(
         f"no deployer key: set ${args.key_env}, pass --key-file FILE, or --dev-key for a local dev chain"
@@ -56,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     operator = load_key(args)
-    w3 = Web3(Web3.HTTPProvider(args.rpc_url, request_kwargs={"timeout": 60}))
+    w3 = web3_at(args.rpc_url, timeout=60)
     if not w3.is_connected():
         print(f"error: no EVM node answers at {args.rpc_url}", file=sys.stderr)
         return 2

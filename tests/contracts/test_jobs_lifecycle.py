@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts import JobStatus
+from contracts import ContractRevert, JobStatus, Role
 from tests.contracts.conftest import (
     NODE_FEE,
     PRICES,
@@ -15,6 +15,7 @@ from tests.contracts.conftest import (
     request_job,
     sign_all,
 )
+from tests.fixtures.chain import increase_time
 
 pytestmark = [pytest.mark.contracts, pytest.mark.chain]
 
@@ -113,8 +114,6 @@ def test_pre_approved_policies_skip_approvals(ledger, w3, world, chain_snapshot)
 
 
 def test_fully_pre_approved_job_is_authorized_at_request(ledger, w3, world, chain_snapshot) -> None:
-    from contracts import Role
-
     ledger.registry.set_roles(
         world.operator, world.buyer2.address, Role.BUYER | Role.PROVIDER | Role.ALGORITHM_PROVIDER
     )
@@ -155,8 +154,6 @@ def test_decline_by_signature(ledger, w3, world, chain_snapshot) -> None:
 
 
 def test_reclaim_after_deadline(ledger, w3, world, chain_snapshot) -> None:
-    from tests.fixtures.chain import increase_time
-
     requested = request_job(ledger, w3, world, deadline_in=100)
     authorized = request_job(ledger, w3, world, deadline_in=100)
     authorize(ledger, w3, world, authorized)
@@ -198,8 +195,6 @@ def test_client_signed_transactions_relayed_raw(ledger, w3, world, chain_snapsho
         ledger.send_raw(owner.sign_transaction(jobs.build_approve(owner.address, job_id)).raw_transaction)
     assert jobs.job(job_id).status is JobStatus.AUTHORIZED
     # a revert is reported before anything is signed
-    from contracts import ContractRevert
-
     with pytest.raises(ContractRevert, match=r"InvalidStatus\(jobId=\d+, status=2\)"):
         jobs.build_approve(world.provider1.address, job_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts import ContractRevert, ListingStatus
-from tests.contracts.conftest import CID, PRICES, h, now
+from tests.contracts.conftest import CID, PRICES, authorize, h, now, request_job
 
 pytestmark = [pytest.mark.contracts, pytest.mark.chain]
 
@@ -139,8 +139,6 @@ def test_quote_and_policies(ledger, world, chain_snapshot) -> None:
 
 
 def test_max_uses_cannot_drop_below_uses(ledger, w3, world, chain_snapshot) -> None:
-    from tests.contracts.conftest import authorize, request_job
-
     authorize(ledger, w3, world, request_job(ledger, w3, world))
     authorize(ledger, w3, world, request_job(ledger, w3, world))
     m = ledger.market
@@ -159,8 +157,6 @@ def test_max_uses_cannot_drop_below_uses(ledger, w3, world, chain_snapshot) -> N
 
 
 def test_wiring_is_one_time_and_algorithm_limits(ledger, w3, world, chain_snapshot) -> None:
-    from tests.contracts.conftest import authorize, request_job
-
     m = ledger.market
     assert str(err(m.send, world.operator, "setComputeJobs", world.outsider.address)) == (
         f"Market.ComputeJobsAlreadySet(computeJobs={ledger.jobs.address})"

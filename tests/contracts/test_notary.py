@@ -6,9 +6,12 @@ from dataclasses import asdict
 
 import pytest
 
-from contracts import ContractRevert
+from contracts import ContractRevert, Ledger, deploy, web3_at
 from contracts.bindings.notary import CheckpointLogError, check_root, one_per_index
 from contracts.types import Checkpoint
+from ganache.launcher import LocalChain
+from notarizer.chainview import ChainView
+from tests.fixtures.chain import TEST_CHAIN
 
 pytestmark = [pytest.mark.contracts, pytest.mark.chain]
 
@@ -113,8 +116,6 @@ def test_every_steady_state_anchor_costs_under_60k_gas(ledger, operator, chain_s
 
 
 def test_regulator_chain_view_reads_the_same_checkpoints(ledger, operator, chain, chain_snapshot) -> None:
-    from notarizer.chainview import ChainView
-
     view = ChainView(chain.rpc_url, ledger.notary.address)
     assert view.checkpoints() == [] and view.checkpoint(0) is None
     for i in range(3):
@@ -127,19 +128,13 @@ def test_regulator_chain_view_reads_the_same_checkpoints(ledger, operator, chain
 
 def test_older_checkpoints_survive_a_node_restart(tmp_path, operator) -> None:
     # Older sizes live only in logs: the node's saved state must bring the logs back, not just storage.
-    from web3 import Web3
-
-    from contracts import Ledger, deploy
-    from ganache.launcher import LocalChain
-    from tests.fixtures.chain import TEST_CHAIN
-
     with LocalChain.start(TEST_CHAIN, state_dir=tmp_path) as node:  # type: ignore[arg-type]
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        w3 = web3_at(node.rpc_url)
         deployment = deploy(w3, operator)
         for i in range(3):
             Ledger(w3, deployment).notary.anchor(operator, 5 + i, bytes([i + 1]) * 32)
         before = Ledger(w3, deployment).notary.checkpoints()
     with LocalChain.start(TEST_CHAIN, state_dir=tmp_path) as node:  # type: ignore[arg-type]
-        notary = Ledger(Web3(Web3.HTTPProvider(node.rpc_url)), deployment).notary
+        notary = Ledger(web3_at(node.rpc_url), deployment).notary
         assert [c.tree_size for c in before] == [5, 6, 7]
         assert notary.checkpoints() == before and notary.checkpoint(0) == before[0]

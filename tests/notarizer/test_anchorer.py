@@ -7,9 +7,8 @@ import time
 
 import pytest
 from sqlalchemy import create_engine
-from web3 import Web3
 
-from contracts import Ledger, deploy
+from contracts import Ledger, deploy, web3_at
 from ganache.launcher import LocalChain
 from notarizer.anchorer import Anchorer, AnchorError, ForkDetected
 from notarizer.entry import Kind
@@ -110,7 +109,7 @@ def test_run_forever_anchors_until_stopped(tlog, fresh_chain, operator) -> None:
 def test_survives_a_restart_of_the_chain_node_with_persisted_state(tlog, operator, tmp_path) -> None:
     node = LocalChain.start("anvil", state_dir=tmp_path / "chain", state_interval=1)
     try:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 10}))
+        w3 = web3_at(node.rpc_url, timeout=10)
         ledger = Ledger(w3, deploy(w3, operator))
         anchorer = Anchorer(
             tlog, ledger, operator, every_entries=3, every_seconds=3600, max_attempts=2, backoff_seconds=0.05
@@ -155,7 +154,7 @@ def test_recovers_after_the_chain_node_is_killed_and_restarts_from_its_last_stat
 ) -> None:
     node = LocalChain.start("anvil", state_dir=tmp_path / "chain", state_interval=1)
     try:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 10}))
+        w3 = web3_at(node.rpc_url, timeout=10)
         ledger = Ledger(w3, deploy(w3, operator))
         anchorer = Anchorer(tlog, ledger, operator, every_entries=2, every_seconds=3600, backoff_seconds=0.05)
         fill(tlog, 2, "a")
