@@ -65,8 +65,12 @@ LOG_TABLES = [t.__table__ for t in (LogState, LogEntryRow, LogSubject, LogNode, 
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the log's tables if missing and the single state row (idempotent)."""
-    SQLModel.metadata.create_all(engine, tables=LOG_TABLES)
+    """Create the log's tables if missing and the single state row (idempotent).
+
+    For standalone use (tests, benchmarks, a bare database): the exchange's database gets these tables
+    from its Alembic migration 0003, and on such a database this finds everything in place.
+    """
+    SQLModel.metadata.create_all(engine, tables=LOG_TABLES, checkfirst=True)
     state = LogState.__table__
     try:
         with engine.begin() as conn:

@@ -6,14 +6,11 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-from exchange_api import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from dx_core.settings import get_settings
+from exchange_api import models  # noqa: F401  (registers the exchange's tables on SQLModel.metadata)
+from notarizer import tables  # noqa: F401  (registers the transparency log's log_* tables)
 
 target_metadata = SQLModel.metadata
-
-
-def _include(obj, name, type_, reflected, compare_to) -> bool:  # type: ignore[no-untyped-def]
-    # The transparency log's tables belong to the notarizer, which creates them itself (create_tables).
-    return not (type_ == "table" and str(name).startswith("log_"))
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
@@ -22,7 +19,6 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_object=_include,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -31,8 +27,6 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
 def run_migrations_online() -> None:
     engine = context.config.attributes.get("engine")
     if engine is None:
-        from dx_core.settings import get_settings
-
         url = context.config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url
         engine = create_engine(url)
     with engine.begin() as connection:
