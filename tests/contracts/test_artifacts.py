@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from contracts import Role
 from contracts.artifacts import ARTIFACT_DIR, CONTRACT_NAMES, load_artifact
 
 # Compiling does not depend on the chain, so these run once (main pass), not again in CI's Ganache pass.
@@ -17,8 +19,6 @@ COMPILE_JS = Path(__file__).resolve().parents[2] / "ganache" / "compile.js"
 
 def test_committed_artifacts_are_fresh(tmp_path) -> None:
     """Recompile into a scratch directory; every committed artifact must be byte-identical."""
-    import os
-
     env = dict(os.environ, DX_ARTIFACTS_OUT=str(tmp_path))
     build = subprocess.run(
         ["node", str(COMPILE_JS)], capture_output=True, text=True, env=env, timeout=600, check=False
@@ -56,3 +56,11 @@ def test_deployed_code_matches_artifacts(w3, deployment) -> None:
     for name in CONTRACT_NAMES:
         assert len(w3.eth.get_code(deployment.addresses[name])) > 0
     deployment.check_chain(w3)
+
+
+@pytest.mark.contracts
+@pytest.mark.chain
+def test_python_roles_mirror_the_solidity_roles(ledger) -> None:
+    # contracts/src/Roles.sol is the definition; Registry exposes its bits as public constants.
+    for role in Role:
+        assert ledger.registry.contract.functions[role.name]().call() == role.value
