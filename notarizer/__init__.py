@@ -11,8 +11,10 @@ proof shapes and RFC 9162 verification) and `notarizer.log` (perfect-subtree has
 The tests cross-check every root and proof against pymerkle as an independent reference, against the
 RFC 6962 test vectors of Certificate Transparency and against hand-computed trees.
 
-Modules: `entry` (kinds, canonical JSON, leaf bytes), `proofs`, `tables`, `log` (TransparencyLog),
-`checkpoints`, `chainview` (what the verifier reads from the chain), `usage` (dataset usage),
-`anchorer` (checkpoints to the chain), `api` (the regulator's routes), `verifier` / `verify` (the
-regulator's independent check), `bundle` (signed exports).
+Modules, in reading order: the log itself, `proofs` (hashing, proofs), `entry` (kinds, leaf bytes; the
+canonical JSON is dx_core.canonical), `tables` (the log_* tables, migrated by the exchange's Alembic
+revision 0003), `log` (TransparencyLog), `checkpoints`; against the chain, `anchorer` (checkpoints to
+the Notary), `chainview` (what the verifier reads from the chain), `verifier` (the regulator's
+independent check), `bundle` (signed exports), `usage` (dataset usage); `cli` (`python -m
+notarizer.cli`, the regulator's verifier). The regulator's HTTP routes are exchange_api.routes.audit.
 """
