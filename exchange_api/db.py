@@ -1,16 +1,14 @@
-"""Database engine, sessions and schema migrations (Alembic `upgrade head` at start)."""
+"""Database engine and schema migrations (Alembic `upgrade head` at start)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -65,8 +63,3 @@ def upgrade_head(engine: Engine, attempts: int = 5) -> None:
                 raise
             time.sleep(0.5 + attempt)
 
-
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One session per request; the FastAPI dependency wraps this."""
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
