@@ -27,7 +27,7 @@ from exchange_api.middleware.request import RequestMiddleware
 from exchange_api.models import Member
 from exchange_api.routes import approvals, audit, auth, blobs, catalog, health, jobs, listings, tx
 from exchange_api.web import make_console_router
-from notarizer.log import TransparencyLog, create_tables
+from notarizer.log import TransparencyLog
 
 DESCRIPTION = """Catalog and compute-contract workflow of the data exchange.
 
@@ -54,8 +54,7 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
     """Everything the routes need; `migrate` runs Alembic `upgrade head` first."""
     engine = make_engine(settings.resolved_database_url)
     if migrate:
-        upgrade_head(engine)
-    create_tables(engine)  # the transparency log's tables are not in the Alembic migrations yet
+        upgrade_head(engine)  # the transparency log's log_* tables too (migration 0003)
     metrics = Metrics()
     tlog = TransparencyLog(engine)
     chain = open_chain(settings)
