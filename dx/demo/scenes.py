@@ -21,6 +21,8 @@ from dx.errors import DxError
 
 @dataclass(frozen=True)
 class Scene:
+    """One scene: its name in the results table, and the function that plays it."""
+
     name: str
     play: Callable[[Demo, Scene], Outcome]
 
