@@ -87,12 +87,12 @@ TRICKY_PAYLOADS: list[Any] = [
 def make_entry_vectors() -> dict[str, Any]:
     """Server-spelled JSON (as Starlette's JSONResponse writes it) with the canonical text and leaf hashes
     notarizer/entry.py computes from it."""
-    from notarizer.entry import LogEntry, canonical_json, payload_digest
+    from notarizer.entry import LogEntry, canonical_payload, payload_digest
 
     def served(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
-    payloads = [{"served": served(p), "canonical": canonical_json(p).decode()} for p in TRICKY_PAYLOADS]
+    payloads = [{"served": served(p), "canonical": canonical_payload(p).decode()} for p in TRICKY_PAYLOADS]
     entries = []
     for seq, payload in enumerate(TRICKY_PAYLOADS):
         entry = LogEntry(seq=seq, time_us=1_795_000_000_123_456 + seq, actor="0x" + "ab" * 20,
