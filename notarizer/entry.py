@@ -30,6 +30,7 @@ class Kind(StrEnum):
     JOB_SETTLED = "job.settled"
     JOB_REFUNDED = "job.refunded"
     JOB_DISPUTED = "job.disputed"
+    JOB_DECLINED = "job.declined"
     MANIFEST_COMMITTED = "manifest.committed"
     NODE_ATTESTATION = "node.attestation"
     NODE_DESTRUCTION = "node.destruction"

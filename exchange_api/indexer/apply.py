@@ -297,7 +297,7 @@ def log_entries_for(ev: ChainEvent) -> list[dict[str, Any]]:
         "JobCompleted": Kind.JOB_COMPLETED,
         "JobRefunded": Kind.JOB_REFUNDED,
         "JobDisputed": Kind.JOB_DISPUTED,
-        "JobDeclined": "job.declined",  # an open job.* name: Kind has no member for it
+        "JobDeclined": Kind.JOB_DECLINED,
         "JobAttested": Kind.NODE_ATTESTATION,
         "DestructionAttested": Kind.NODE_DESTRUCTION,
     }.get(ev.name)
