@@ -28,6 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+# The exchange's modules and httpx are imported inside functions: the same script runs as the load
+# driver process (--drive), whose measured CPU per request must not include loading the server's code.
 
 WORDS = [
     "credit",
