@@ -20,10 +20,17 @@ def _iso(t: datetime) -> str:
 
 
 def sign_in_message(
-    domain: str, address: str, nonce: str, chain_id: int, *, ttl: timedelta = DEFAULT_TTL
+    domain: str,
+    address: str,
+    nonce: str,
+    chain_id: int,
+    *,
+    ttl: timedelta = DEFAULT_TTL,
+    issued_at: datetime | None = None,
 ) -> str:
-    """The EIP-4361 text a member signs to sign in at `domain` (URI http://domain, version 1)."""
-    now = datetime.now(UTC)
+    """The EIP-4361 text a member signs to sign in at `domain` (URI http://domain, version 1), issued now
+    (or at `issued_at`) and valid for `ttl`."""
+    now = issued_at or datetime.now(UTC)
     return siwe.SiweMessage(
         domain=domain,
         address=to_checksum_address(address),
