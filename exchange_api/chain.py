@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,18 @@ def revert_problem(exc: ContractRevert, what: str) -> ContractRejected:
         f"{what} reverted: {exc}",
         extra={"contract_error": {"contract": exc.contract, "name": exc.error_name, "args": args}},
     )
+
+
+@contextlib.contextmanager
+def build_errors(what: str) -> Iterator[None]:
+    """Turn a failed build of `what` (e.g. "Market.listDataset") into a problem: the contract's custom
+    error for a revert in the preflight call, 422 for arguments the ABI cannot encode."""
+    try:
+        yield
+    except ContractRevert as exc:
+        raise revert_problem(exc, what) from None
+    except (ValueError, TypeError, Web3Exception) as exc:
+        raise Unprocessable(f"cannot encode {what} with these arguments: {exc}") from None
 
 
 class ChainGateway:

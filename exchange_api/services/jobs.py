@@ -10,10 +10,12 @@ from sqlmodel import Session
 
 from contracts import Role
 from dx_core.cid import cid_from_digest
-from exchange_api.deps import Principal
+from exchange_api.chain import build_errors
+from exchange_api.deps import AppContext, Principal
 from exchange_api.errors import Forbidden, NotFound
 from exchange_api.models import Approval, Attestation, Job
-from exchange_api.schemas import ApprovalOut, AttestationOut, JobOut
+from exchange_api.schemas import ApprovalOut, AttestationOut, JobOut, JobRequestIn, ResultShareOut, UnsignedTx
+from exchange_api.services.relay import require_chain
 
 
 def pending_owners(job: Job) -> list[str]:
@@ -134,3 +136,58 @@ def terms_tuple(terms: dict[str, Any]) -> tuple:
         to_checksum_address(terms["resultReceiver"]),
         b32(terms["resultKey"]),
     )
+
+
+def build_job_request(ctx: AppContext, body: JobRequestIn, buyer: str) -> UnsignedTx:
+    """The unsigned ComputeJobs.request from `buyer`, its value the exact escrow the terms need."""
+    ledger = require_chain(ctx).ledger
+    with build_errors("ComputeJobs.request"):
+        value = ledger.jobs.escrow_for(body.dataset_ids, body.algorithm_id, buyer, ledger.market)
+        tx = ledger.jobs.build_request(
+            buyer,
+            body.dataset_ids,
+            body.algorithm_id,
+            bytes.fromhex(body.params_hash[2:]),
+            bytes.fromhex(body.program_hash[2:]),
+            bytes.fromhex(body.result_key[2:]),
+            body.deadline,
+            value,
+            result_receiver=body.result_receiver or buyer,
+        )
+    return UnsignedTx(tx=dict(tx))
+
+
+def buyer_jobs(session: Session, member: Principal, status: str | None, limit: int) -> list[Job]:
+    """The newest `limit` jobs `member` bought (every job for a regulator)."""
+    q = select(Job)
+    if not member.is_regulator:
+        q = q.where(Job.buyer == member.address)
+    if status:
+        q = q.where(Job.status == status)
+    return [r[0] for r in session.execute(q.order_by(Job.job_id.desc()).limit(limit)).all()]
+
+
+def result_shares(ctx: AppContext, session: Session, job_id: int, member: Principal) -> list[ResultShareOut]:
+    """Where each node's attested result share is (CID, and whether the blob store has it yet): only for
+    the job's buyer or a regulator."""
+    job = visible_job(session, job_id, member)
+    if not (member.is_regulator or member.address == job.buyer):
+        raise Forbidden(f"only the buyer of job {job_id} (or a regulator) reads its result shares")
+    rows = session.execute(
+        select(Attestation)
+        .where(Attestation.job_id == job_id, Attestation.kind == "result")
+        .order_by(Attestation.node_index)
+    ).all()
+    out = []
+    for (t,) in rows:
+        cid = share_cid(t.output_share_hash) or ""
+        out.append(
+            ResultShareOut(
+                node=t.node,
+                node_index=t.node_index,
+                output_share_hash=t.output_share_hash,
+                cid=cid,
+                stored=bool(cid) and ctx.blobs.has(cid),
+            )
+        )
+    return out
