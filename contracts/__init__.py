@@ -15,8 +15,6 @@ from contracts.types import (
     JobTerms,
     ListingStatus,
     Member,
-    Role,
-    role_names,
 )
 
 __all__ = [
@@ -36,11 +34,9 @@ __all__ = [
     "LedgerError",
     "ListingStatus",
     "Member",
-    "Role",
     "TransactionFailed",
     "TxResult",
     "connect",
     "deploy",
-    "role_names",
     "web3_at",
 ]

@@ -1,38 +1,11 @@
-"""Frozen dataclasses returned by the ledger bindings' reads, and the role and status enums."""
+"""Frozen dataclasses returned by the ledger bindings' reads, and the status enums."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
+from enum import IntEnum
 
-
-class Role(IntFlag):
-    """Member role bit flags, as in Registry.sol."""
-
-    PROVIDER = 1
-    ALGORITHM_PROVIDER = 2
-    BUYER = 4
-    COMPUTE_NODE = 8
-    REGULATOR = 16
-
-    @property
-    def label(self) -> str:
-        """The role's name in the API and the logs: `provider`, `algorithm_provider`, ..."""
-        return (self.name or "").lower()
-
-    @classmethod
-    def parse(cls, name: str) -> Role:
-        """A role from its name, snake_case or the CLI's dashed spelling (`compute-node`)."""
-        try:
-            return cls[name.replace("-", "_").upper()]
-        except KeyError:
-            known = ", ".join(r.label for r in cls)
-            raise ValueError(f"unknown role {name!r} (known: {known})") from None
-
-
-def role_names(mask: int) -> list[str]:
-    """The names of the roles set in `mask`, lowest bit first."""
-    return [r.label for r in Role if mask & r]
+from dx_core.roles import Role
 
 
 class ListingStatus(IntEnum):

@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from contracts import Role, role_names
 from dx_core.blobstore import IpfsBlobStore, LocalBlobStore
+from dx_core.roles import Role, role_names
 from dx_core.settings import Settings
 from exchange_api.catalog.index import CatalogIndex
 from exchange_api.chain import ChainGateway

@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from eth_account import Account
 from web3 import Web3
 
-from contracts import Ledger, Role, deploy, web3_at
+from contracts import Ledger, deploy, web3_at
+from dx_core.roles import Role
 from ganache.launcher import DEV_KEYS, LocalChain
 
 LIFECYCLE_TARGET = 700_000

@@ -6,7 +6,8 @@ from eth_account.signers.local import LocalAccount
 
 from contracts.bindings.base import ContractBinding
 from contracts.tx import TxResult
-from contracts.types import Cluster, Member, Role
+from contracts.types import Cluster, Member
+from dx_core.roles import Role
 
 
 def _key(value: bytes) -> bytes:

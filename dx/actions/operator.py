@@ -10,27 +10,24 @@ from dx import context, identities
 from dx.errors import InputError, StackError
 from dx.stack import StackConfig
 from dx_core.blobstore import open_blob_store
+from dx_core.roles import Role
 
-# contracts and mpc_compute.spu_runtime are imported inside functions: they load web3 and jax.
+# mpc_compute.spu_runtime is imported inside a function: it loads jax.
 
 
 def role_names(mask: int) -> list[str]:
     """The roles set in `mask` as the CLI spells them (`algorithm-provider`, `compute-node`)."""
-    from contracts import role_names as labels
-
-    return [label.replace("_", "-") for label in labels(mask)]
+    return [r.cli_name for r in Role if mask & r]
 
 
 def parse_roles(names: list[str]) -> int:
     """The role mask of CLI role names (dashed or snake_case); an unknown name is an InputError."""
-    from contracts import Role
-
     mask = 0
     for name in names:
         try:
             mask |= Role.parse(name)
         except ValueError:
-            known = ", ".join(r.label.replace("_", "-") for r in Role)
+            known = ", ".join(r.cli_name for r in Role)
             raise InputError(f"unknown role {name!r}", hint=f"one of: {known}") from None
     return int(mask)
 
@@ -92,7 +89,6 @@ def _node_keys(cfg: StackConfig) -> list[dict]:
 
 def register_cluster(acting: str) -> dict:
     """Admit the three running nodes as compute nodes and register them as the cluster (idempotent)."""
-    from contracts import Role
     from mpc_compute import spu_runtime
 
     cfg = context.stack_config()

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from dx import actions, output
 from dx.commands.options import Acting
+from dx_core.roles import Role
 
 member_app = typer.Typer(help="Members of the exchange (operator admits; anyone lists).",
                          no_args_is_help=True)
 cluster_app = typer.Typer(help="The compute cluster: three nodes and their SPU config.", no_args_is_help=True)
 
-# Role names are checked against contracts.Role by the action (an unknown one lists the known ones).
-ROLE_HELP = "Role to grant, e.g. provider, algorithm-provider, buyer (repeat for several)."
+# The --role choices, as the CLI spells the Registry's roles (provider, algorithm-provider, ...).
+RoleName = StrEnum("RoleName", {r.name: r.cli_name for r in Role})
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +27,7 @@ def register(app: typer.Typer) -> None:
 @member_app.command("admit")
 def admit(
     member: Annotated[str, typer.Argument(help="Account name on this machine, or a 0x address.")],
-    role: Annotated[list[str], typer.Option("--role", "-r", help=ROLE_HELP)],
+    role: Annotated[list[RoleName], typer.Option("--role", "-r", help="Role to grant (repeat for several).")],
     x25519: Annotated[str | None, typer.Option(help="X25519 public key (hex), by address.")] = None,
     acting: Acting = "operator",
 ) -> None:
@@ -33,9 +35,9 @@ def admit(
 
     [bold]Example:[/]  dx member admit bank-a --role provider --role buyer
     """
-    result = actions.admit_member(acting, member, role, x25519)
+    result = actions.admit_member(acting, member, [r.value for r in role], x25519)
     output.emit(result, lambda: output.console.print(
-        f"admitted [bold]{member}[/] {result['address']} as {', '.join(role)}"))
+        f"admitted [bold]{member}[/] {result['address']} as {', '.join(r.value for r in role)}"))
 
 
 @member_app.command("list")

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter
 from sqlalchemy import update
 
-from contracts import role_names
 from dx_core import siwe
+from dx_core.roles import role_names
 from exchange_api.deps import CtxDep, Member, SessionDep, hash_token
 from exchange_api.errors import Unauthorized, problem_responses
 from exchange_api.models import AuthNonce, AuthToken

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from contracts import Role
+from dx_core.roles import Role
 from exchange_api.deps import CtxDep, Member, Principal, SessionDep, require_role
 from exchange_api.errors import problem_responses
 from exchange_api.schemas import (

@@ -8,8 +8,8 @@ from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlmodel import Session
 
-from contracts import Role
 from dx_core.cid import cid_from_digest
+from dx_core.roles import Role
 from exchange_api.chain import build_errors
 from exchange_api.deps import AppContext, Principal
 from exchange_api.errors import Forbidden, NotFound

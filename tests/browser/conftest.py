@@ -15,11 +15,13 @@ import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
+from playwright.sync_api import sync_playwright
 from sqlalchemy import Engine
 from web3 import Web3
 
-from contracts import Ledger
-from contracts.types import Role
+from contracts import Ledger, deploy
+from contracts.tx import TxSender
+from dx_core.roles import Role
 from exchange_api.db import make_engine
 from exchange_api.web import make_console_router
 from tests.browser.a11y import a11y_problems
@@ -65,7 +67,6 @@ def chromium() -> Iterator[object]:
     """One headless Chromium for the session (Debian's package; Playwright's download does not work here)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -129,8 +130,6 @@ def console_database_url(tmp_path_factory, postgres_cluster) -> str:  # type: ig
 def console_stack(  # type: ignore[no-untyped-def]
     tmp_path_factory, console_database_url, chain, w3, dev_accounts
 ) -> Iterator[ConsoleStack]:
-    from contracts import deploy
-    from contracts.tx import TxSender
 
     operator, relayer = Account.create(), Account.create()
     sender = TxSender(w3)

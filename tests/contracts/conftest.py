@@ -8,7 +8,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from contracts import Ledger, Role
+from contracts import Ledger
+from dx_core.roles import Role
 
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 NODE_FEE = 10**15

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts import Role
 from contracts.artifacts import ARTIFACT_DIR, CONTRACT_NAMES, load_artifact
+from dx_core.roles import Role
 
 # Compiling does not depend on the chain, so these run once (main pass), not again in CI's Ganache pass.
 

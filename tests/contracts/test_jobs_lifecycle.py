@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from contracts import ContractRevert, JobStatus, Role
+from contracts import ContractRevert, JobStatus
+from dx_core.roles import Role
 from tests.contracts.conftest import (
     NODE_FEE,
     PRICES,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from eth_utils import function_signature_to_4byte_selector
 
-from contracts import Role
 from contracts.tx import TxSender
+from dx_core.roles import Role
 from tests.contracts.conftest import CID, attest_all, h, now
 
 pytestmark = [pytest.mark.contracts, pytest.mark.chain]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from contracts import ContractRevert, Role
+from contracts import ContractRevert
+from dx_core.roles import Role
 from tests.contracts.conftest import CID, NODE_FEE, h
 
 pytestmark = [pytest.mark.contracts, pytest.mark.chain]

@@ -6,7 +6,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from contracts import Role
+from dx_core.roles import Role
 from exchange_api.client import ExchangeClient
 
 pytestmark = [pytest.mark.api, pytest.mark.chain, pytest.mark.database]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from contracts import Role
+from dx_core.roles import Role
 from dx_core.settings import Settings
 from exchange_api.app import build_context
 from exchange_api.models import ChainEvent, IndexerState, Member

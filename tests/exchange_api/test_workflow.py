@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from contracts import Role
+from dx_core.roles import Role
 from exchange_api.client import ExchangeClient, ExchangeError
 
 pytestmark = [pytest.mark.api, pytest.mark.chain, pytest.mark.database]

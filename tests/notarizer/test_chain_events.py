@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from contracts import Ledger, Role, deploy
+from contracts import Ledger, deploy
+from dx_core.roles import Role
 from notarizer.chainview import ChainView
 from notarizer.entry import chain_event_ref
 from notarizer.log import NewEntry, TransparencyLog

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from contracts import JobStatus, Role
+from contracts import JobStatus
+from dx_core.roles import Role
 from mpc_compute import spu_runtime
 from mpc_compute.algorithms import ALGORITHMS
 from mpc_compute.attestation import attestation_from_dict
