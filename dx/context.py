@@ -10,12 +10,12 @@ from dx.errors import ConfigError, InputError, StackError
 from dx.stack import StackConfig, Supervisor
 from dx_core.settings import get_settings
 from exchange_api.client import ExchangeClient
+from mpc_compute.blob_source import HttpBlobStore
 
-# contracts and mpc_compute.blob_source are imported inside functions: they load web3 (half a second
-# that commands which never touch the chain should not pay).
+# contracts is imported inside functions: it loads web3 (a quarter of a second that commands which
+# never touch the chain should not pay).
 if TYPE_CHECKING:
     from contracts import Ledger
-    from mpc_compute.blob_source import HttpBlobStore
 
 
 def stack_config() -> StackConfig:
@@ -58,8 +58,6 @@ def public_client() -> ExchangeClient:
 
 def blob_store(name: str) -> HttpBlobStore:
     """The exchange's blob routes as a blob source, signed in as `name` (uploads need a member)."""
-    from mpc_compute.blob_source import HttpBlobStore
-
     return HttpBlobStore(api_url(), token=client(name).token)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.live import Live
 
 from dx import context, identities, output
 from dx.errors import InputError, RemoteError, StackError, VerificationError
@@ -21,8 +22,8 @@ from mpc_compute import job_spec
 from mpc_compute.blob_source import HttpBlobStore
 from mpc_compute.manifest import Manifest
 
-# The algorithm library and the output client load jax and spu (seconds), and rich.live is slow to
-# import: they are imported inside the functions that need them.
+# The algorithm library and the output client load jax and spu (seconds): they are imported inside the
+# functions that need them.
 
 TERMINAL = {"completed", "settled", "declined", "refunded", "disputed"}
 NODE_DONE = {"succeeded", "failed", "refused"}
@@ -174,8 +175,6 @@ def _finished(job: dict) -> bool:
 
 def watch_job(acting: str, job_id: int, timeout: float = 900.0) -> dict:
     """Follow the job live (status + each node's stage) until it is done, declined or failed."""
-    from rich.live import Live
-
     end = time.monotonic() + timeout
     with Live(console=output.err_console if output.json_mode() else output.console, transient=True) as live:
         while True:
