@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from notarizer import proofs
+from notarizer.entry import LogEntry, canonical_payload, payload_digest
 
 
 def _leaf(i: int) -> bytes:
@@ -87,7 +88,6 @@ TRICKY_PAYLOADS: list[Any] = [
 def make_entry_vectors() -> dict[str, Any]:
     """Server-spelled JSON (as Starlette's JSONResponse writes it) with the canonical text and leaf hashes
     notarizer/entry.py computes from it."""
-    from notarizer.entry import LogEntry, canonical_payload, payload_digest
 
     def served(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))

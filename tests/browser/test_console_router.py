@@ -6,7 +6,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from exchange_api.web import make_console_router
+from dx_core.settings import get_settings
+from exchange_api.web import STATIC_DIR, make_console_router
 from exchange_api.web.router import StaticPathError, resolve_static
 
 pytestmark = pytest.mark.browser
@@ -17,7 +18,6 @@ def client(monkeypatch, tmp_path) -> TestClient:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("DX_RPC_URL", "http://127.0.0.1:8545")
     monkeypatch.setenv("DX_DEPLOYMENT_FILE", str(tmp_path / "deployment.json"))
     (tmp_path / "deployment.json").write_text('{"addresses": {"Notary": "0x' + "11" * 20 + '"}}')
-    from dx_core.settings import get_settings
 
     get_settings.cache_clear()
     app = FastAPI()
@@ -53,8 +53,6 @@ def test_pages_get_the_shell_with_chain_config_and_a_strict_csp(client: TestClie
 
 
 def test_assets_are_served_with_their_types_and_no_external_urls(client: TestClient) -> None:
-    from exchange_api.web import STATIC_DIR
-
     js = client.get("/console/static/app.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
     assert client.get("/console/static/console.css").headers["content-type"].startswith("text/css")

@@ -10,8 +10,11 @@ import sys
 import pytest
 import typer
 
-from dx.cli import app, main
+from contracts.errors import ContractRevert
+from dx.cli import app, main, translate
+from dx.stack import StackConfig, Supervisor
 from dx_core.settings import REPO_ROOT, get_settings
+from exchange_api.client import ExchangeError
 
 
 def _leaf_commands(cmd, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -126,8 +129,6 @@ def test_real_entry_point_renders_expected_errors_without_traceback(tmp_path):
 
 
 def test_up_refuses_to_put_another_chain_on_a_data_dir(capsys):
-    from dx.stack import StackConfig, Supervisor
-
     Supervisor(StackConfig.from_settings(get_settings(), "anvil")).save()  # this data dir held an Anvil chain
     code, _, err = run(capsys, "up", "--chain", "ganache")
     assert code == 3
@@ -136,10 +137,6 @@ def test_up_refuses_to_put_another_chain_on_a_data_dir(capsys):
 
 
 def test_other_components_expected_errors_become_one_line(capsys):
-    from contracts.errors import ContractRevert
-    from dx.cli import translate
-    from exchange_api.client import ExchangeError
-
     refused = translate(ExchangeError(409, {"title": "Conflict", "detail": "job 4 is already authorized"}))
     assert refused is not None and refused.exit_code == 5 and "already authorized" in refused.message
     assert translate(ValueError("a bug")) is None  # genuine bugs keep their traceback
