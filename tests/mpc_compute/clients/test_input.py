@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from dx_core.canonical import canonical_json
 from mpc_compute import spu_runtime
 from mpc_compute.blob_source import open_blob_source
 from mpc_compute.clients.input import InputValidationError, id_to_field, share_dataset, share_model
@@ -198,3 +202,17 @@ def test_repeated_id_is_refused(tmp_path, keys, store):
     ):
         share_dataset(path, SCHEMA, [public_bytes(k) for k in keys], store, chunk_rows=8)
     assert not list((tmp_path / "blobs").rglob("b*"))
+
+
+def test_manifest_with_non_ascii_columns_is_utf8_canonical_json(tmp_path, keys, store):
+    """Manifests use the one canonical JSON (dx_core.canonical): UTF-8 text, not \\u escapes, so the
+    commitment is the sha256 of the bytes a regulator's or the browser's canonical encoder produces."""
+    schema = [Column("客户", "text", "id"), Column("größe", "float64"), Column("default", "float64", "label")]
+    rows = [(f"c{i}", float(i), float(i % 2)) for i in range(12)]
+    path = write_csv(tmp_path / "d.csv", rows, header="客户,größe,default")
+    shared = share_dataset(path, schema, [public_bytes(k) for k in keys], store)
+    assert "größe".encode() in shared.manifest_bytes and b"\\u" not in shared.manifest_bytes
+    assert shared.manifest_hash == hashlib.sha256(canonical_json(json.loads(shared.manifest_bytes))).digest()
+    m = Manifest.from_bytes(store.get(shared.manifest_cid), shared.manifest_hash)
+    assert [c.name for c in m.columns] == ["客户", "größe", "default"]
+    np.testing.assert_allclose(open_array(store, m, keys, "features")[:, 0], [r[1] for r in rows])
