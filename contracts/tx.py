@@ -160,7 +160,7 @@ class TxSender:
         try:
             estimate = self.w3.eth.estimate_gas(tx)
         except (ContractLogicError, Web3RPCError, ValueError) as exc:
-            raise self._revert(exc, contract_hint) from None
+            raise self.revert_error(exc, contract_hint) from None
         tx["gas"] = max(int(estimate * GAS_MARGIN) + 10_000, min_gas)
         tx["nonce"] = self.w3.eth.get_transaction_count(sender, "pending") if nonce is None else nonce
         tx.update(self.fees())
@@ -187,7 +187,7 @@ class TxSender:
         try:
             tx_hash = self.w3.eth.send_raw_transaction(HexBytes(raw_tx))
         except (ContractLogicError, Web3RPCError, ValueError) as exc:
-            raise self._revert(exc, contract_hint) from None
+            raise self.revert_error(exc, contract_hint) from None
         return self.wait(tx_hash, contract_hint)
 
     def wait(self, tx_hash: bytes | str, contract_hint: str = "?", timeout: float = 120) -> TxResult:
@@ -212,9 +212,11 @@ class TxSender:
         try:
             return bytes(self.w3.eth.call(tx))
         except (ContractLogicError, Web3RPCError, ValueError) as exc:
-            raise self._revert(exc, contract_hint) from None
+            raise self.revert_error(exc, contract_hint) from None
 
-    def _revert(self, exc: BaseException, contract_hint: str) -> Exception:
+    def revert_error(self, exc: BaseException, contract_hint: str) -> Exception:
+        """The error to raise for a failed call or estimate: the decoded ContractRevert when the node gave
+        revert data, else a plain revert, else `exc` itself."""
         data = revert_data_from_exception(exc)
         if data is not None:
             return decode_revert(data, contract_hint)
@@ -234,7 +236,7 @@ class TxSender:
         try:
             self.w3.eth.call(call, receipt["blockNumber"] - 1)
         except (ContractLogicError, Web3RPCError, ValueError) as exc:
-            err = self._revert(exc, contract_hint)
+            err = self.revert_error(exc, contract_hint)
             if isinstance(err, ContractRevert):
                 return err
         tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()

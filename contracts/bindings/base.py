@@ -58,7 +58,7 @@ class ContractBinding:
         try:
             return getattr(self.contract.functions, fn_name)(*args).call()
         except (ContractLogicError, Web3RPCError, ValueError) as exc:
-            raise self._sender._revert(exc, self.NAME) from None
+            raise self._sender.revert_error(exc, self.NAME) from None
 
     def _read_or_none(self, fn_name: str, *args: Any, missing: tuple[str, ...]) -> Any:
         """`_read`, or None when the view reverts with one of the `missing` errors: the contract's way of

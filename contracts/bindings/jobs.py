@@ -101,7 +101,7 @@ class JobsBinding(ContractBinding):
         try:
             version, fee = registry.functions.clusterTerms().call()
         except Exception as exc:
-            raise self._sender._revert(exc, "Registry") from None
+            raise self._sender.revert_error(exc, "Registry") from None
         return int(version), int(fee)
 
     @staticmethod
