@@ -22,12 +22,12 @@ def test_deploy_wires_the_contracts(ledger, deployment, operator) -> None:
     assert set(deployment.addresses) == {"Registry", "Market", "ComputeJobs", "Notary"}
     assert deployment.deployer == operator.address
     assert deployment.blocks["Registry"] < deployment.blocks["Market"] < deployment.blocks["ComputeJobs"]
-    assert ledger.market._read("computeJobs") == deployment.addresses["ComputeJobs"]
-    assert ledger.market._read("registry") == deployment.addresses["Registry"]
-    assert ledger.jobs._read("registry") == deployment.addresses["Registry"]
-    assert ledger.jobs._read("market") == deployment.addresses["Market"]
-    assert ledger.notary._read("hasRole", NOTARIZER_ROLE, operator.address)
-    assert ledger.registry._read("hasRole", b"\0" * 32, operator.address)
+    assert ledger.market.read("computeJobs") == deployment.addresses["ComputeJobs"]
+    assert ledger.market.read("registry") == deployment.addresses["Registry"]
+    assert ledger.jobs.read("registry") == deployment.addresses["Registry"]
+    assert ledger.jobs.read("market") == deployment.addresses["Market"]
+    assert ledger.notary.read("hasRole", NOTARIZER_ROLE, operator.address)
+    assert ledger.registry.read("hasRole", b"\0" * 32, operator.address)
 
 
 def test_deployment_file_round_trip(deployment, w3, tmp_path) -> None:

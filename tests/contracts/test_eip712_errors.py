@@ -51,12 +51,12 @@ def test_domain_and_type_hashes_match_the_contract(ledger, w3) -> None:
             ],
         )
     )
-    assert jobs._read("domainSeparator") == expected
+    assert jobs.read("domainSeparator") == expected
     assert domain.chain_id == w3.eth.chain_id and domain.verifying_contract == jobs.address
     approval = "Approval(uint256 jobId,bytes32 programHash,address owner,uint256 nonce,uint256 deadline)"
-    assert jobs._read("APPROVAL_TYPEHASH") == keccak(text=approval)
+    assert jobs.read("APPROVAL_TYPEHASH") == keccak(text=approval)
     decline = "Decline(uint256 jobId,address owner,uint256 nonce,uint256 deadline)"
-    assert jobs._read("DECLINE_TYPEHASH") == keccak(text=decline)
+    assert jobs.read("DECLINE_TYPEHASH") == keccak(text=decline)
 
 
 def _data(signature: str, types: list[str], values: list) -> bytes:

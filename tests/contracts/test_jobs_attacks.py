@@ -101,7 +101,7 @@ def test_buying_after_expiry_or_delisting(ledger, w3, world, chain_snapshot) -> 
 
 
 def test_only_compute_jobs_counts_uses(ledger, world, chain_snapshot) -> None:
-    err = revert_of(ledger.market._send, world.outsider, "consume", [world.dataset1], world.algorithm)
+    err = revert_of(ledger.market.send, world.outsider, "consume", [world.dataset1], world.algorithm)
     assert str(err) == f"Market.OnlyComputeJobs(caller={world.outsider.address})"
 
 
@@ -251,7 +251,7 @@ def test_attestation_attacks(ledger, w3, world, chain_snapshot) -> None:
     # tampered terms (a higher price to credit) do not match the stored hash
     terms = jobs.terms(job_id)
     tampered = dataclasses.replace(terms, prices=(terms.prices[0] * 10, *terms.prices[1:]))
-    err = revert_of(jobs._send, n1, "attest", job_id, tampered.as_tuple(), h("inputs"), program, h("o1"))
+    err = revert_of(jobs.send, n1, "attest", job_id, tampered.as_tuple(), h("inputs"), program, h("o1"))
     assert str(err) == f"ComputeJobs.TermsMismatch(jobId={job_id})"
     # destruction only after one's own attestation, and only once
     err = revert_of(jobs.attest_destruction, n1, job_id, h("r"))
