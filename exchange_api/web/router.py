@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -85,8 +86,9 @@ class ConsoleStaticFiles(StaticFiles):
     def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
         try:
             file = resolve_static(path)
-        except StaticPathError:
-            return "", None
+        except StaticPathError as exc:
+            # the app's problem handler turns this into the 404 problem naming the missing asset
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
         return str(file), file.stat()
 
     def file_response(
