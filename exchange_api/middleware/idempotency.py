@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 
-from exchange_api.errors import PROBLEM_JSON, TYPE_BASE
+from exchange_api.errors import problem_response
 from exchange_api.models import IdempotencyRecord
 
 R = IdempotencyRecord.__table__
@@ -39,6 +39,7 @@ class IdempotencyMiddleware:
         if not key or len(key) > MAX_KEY:
             await _problem(
                 scope,
+                receive,
                 send,
                 400,
                 "bad-request",
@@ -55,6 +56,7 @@ class IdempotencyMiddleware:
             if len(body) > MAX_BODY:
                 await _problem(
                     scope,
+                    receive,
                     send,
                     413,
                     "payload-too-large",
@@ -78,6 +80,7 @@ class IdempotencyMiddleware:
             if stored_hash != request_hash:
                 await _problem(
                     scope,
+                    receive,
                     send,
                     409,
                     "idempotency-key-reuse",
@@ -87,6 +90,7 @@ class IdempotencyMiddleware:
             elif status is None:
                 await _problem(
                     scope,
+                    receive,
                     send,
                     409,
                     "idempotency-in-progress",
@@ -184,26 +188,9 @@ class IdempotencyMiddleware:
             conn.execute(delete(R).where(R.c.actor == actor, R.c.key == key))
 
 
-async def _problem(scope: dict, send: Any, status: int, slug: str, title: str, detail: str) -> None:
-    rid = scope.get("state", {}).get("request_id", "")
-    body = json.dumps(
-        {
-            "type": TYPE_BASE + slug,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": scope["path"],
-            "request_id": rid,
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _problem(
+    scope: dict, receive: Any, send: Any, status: int, slug: str, title: str, detail: str
+) -> None:
+    """Answer with the API's one problem+json document (errors.problem_response)."""
+    response = problem_response(Request(scope), status, detail, slug=slug, title=title)
+    await response(scope, receive, send)
