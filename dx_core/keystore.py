@@ -9,8 +9,9 @@ File layout (version 1):
 
 The X25519 private key is encrypted with AES-256-GCM under a scrypt-derived key (own salt), with the
 address and public key as associated data, so a file whose halves were swapped between members
-fails to load. Services read the password from DX_KEYSTORE_PASSWORD (`password_from_env`). Nothing
-here logs a key; an `Identity`'s repr shows only its public parts.
+fails to load. Services read the password from DX_KEYSTORE_PASSWORD (`password_from_env`), and their
+key setting (a 0x key or a keystore path) with `load_signer`. Nothing here logs a key; an
+`Identity`'s repr shows only its public parts.
 """
 
 from __future__ import annotations
@@ -73,6 +74,15 @@ def password_from_env() -> str:
     if not value:
         raise KeystoreError(f"set {PASSWORD_ENV} to the keystore password")
     return value
+
+
+def load_signer(value: str, password: str | None = None) -> LocalAccount:
+    """A service's signing account from its setting: a 0x-hex private key (66 characters), else the path
+    of a dx keystore file, decrypted with `password` (by default from DX_KEYSTORE_PASSWORD)."""
+    if value.startswith("0x") and len(value) == 66:
+        return Account.from_key(value)
+    doc = json.loads(Path(value).read_text())
+    return decrypt(doc, password_from_env() if password is None else password).account
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -49,11 +48,7 @@ def load_relayer(value: str | None) -> LocalAccount | None:
     """The relayer account from settings: a 0x-hex key, or a dx keystore file (password from env)."""
     if not value:
         return None
-    if value.startswith("0x") and len(value) == 66:
-        return Account.from_key(value)
-    path = Path(value)
-    doc = json.loads(path.read_text())
-    return keystore.decrypt(doc, keystore.password_from_env()).account
+    return keystore.load_signer(value)
 
 
 def jsonable(value: Any) -> Any:

@@ -10,10 +10,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
@@ -229,9 +227,7 @@ class Anchorer:
 
 def load_account(key: str) -> LocalAccount:
     """A 0x-hex private key, or the path of a dx keystore file (password from DX_KEYSTORE_PASSWORD)."""
-    if key.startswith("0x") and len(key) == 66:
-        return Account.from_key(key)
-    return keystore.decrypt(json.loads(Path(key).read_text()), keystore.password_from_env()).account
+    return keystore.load_signer(key)
 
 
 def main(argv: list[str] | None = None) -> int:
