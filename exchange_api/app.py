@@ -67,8 +67,8 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         notary=RequestNotary(tlog, metrics),
         roles=roles,
         catalog=CatalogIndex(engine),
-        chain=chain,
         log=tlog,
+        chain=chain,
     )
     if chain is not None:
         ctx.indexer = Indexer(ctx)
@@ -130,12 +130,11 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
     for module in ROUTERS:
         app.include_router(module.router)
     app.include_router(make_console_router())
-    if ctx.log is not None:
-        chain = ctx.chain
-        ledger = (lambda: chain.ledger) if chain is not None else None
-        app.include_router(
-            audit.make_audit_router(ctx.log, require_regulator, ledger_provider=ledger), prefix="/v1"
-        )
+    chain = ctx.chain
+    ledger = (lambda: chain.ledger) if chain is not None else None
+    app.include_router(
+        audit.make_audit_router(ctx.log, require_regulator, ledger_provider=ledger), prefix="/v1"
+    )
     app.add_middleware(IdempotencyMiddleware, engine=ctx.engine)
     app.add_middleware(RequestMiddleware, metrics=ctx.metrics, notary=ctx.notary)
     return app

@@ -67,8 +67,8 @@ class AppContext:
     notary: RequestNotary
     roles: RoleCache
     catalog: CatalogIndex
+    log: TransparencyLog
     chain: ChainGateway | None = None  # None until a deployment is configured
-    log: TransparencyLog | None = None
     indexer: Indexer | None = None
 
     @property

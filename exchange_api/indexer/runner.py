@@ -177,7 +177,7 @@ class Indexer:
         session.commit()
         if applied:
             self.ctx.roles.invalidate()
-        if new_entries and self.ctx.log is not None:
+        if new_entries:
             try:
                 self.ctx.log.append_many(new_entries)
             except Exception:

@@ -23,7 +23,7 @@ class RequestNotary:
 
     def __init__(
         self,
-        transparency_log: TransparencyLog | None,
+        transparency_log: TransparencyLog,
         metrics: Metrics,
         interval: float = 0.05,
         batch: int = 200,
@@ -39,8 +39,6 @@ class RequestNotary:
     def submit(
         self, actor: str, method: str, route: str, body_sha256: str, status: int, request_id: str
     ) -> None:
-        if self.log is None:
-            return
         self._queue.put(
             {
                 "kind": Kind.API_REQUEST,
@@ -57,7 +55,7 @@ class RequestNotary:
         )
 
     def start(self) -> None:
-        if self.log is None or self._thread is not None:
+        if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="dx-request-notary", daemon=True)
         self._thread.start()
@@ -71,8 +69,6 @@ class RequestNotary:
 
     def flush(self) -> int:
         """Append everything queued so far; returns how many entries were written."""
-        if self.log is None:
-            return 0
         written = 0
         while True:
             items: list[dict[str, Any]] = []

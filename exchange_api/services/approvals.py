@@ -104,8 +104,6 @@ def _store(session: Session, row: Approval) -> Approval:
 
 
 def _notarize(ctx: AppContext, row: Approval) -> None:
-    if ctx.log is None:
-        return
     try:
         ctx.log.append(
             Kind.APPROVAL_SIGNATURE,
