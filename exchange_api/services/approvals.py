@@ -141,7 +141,7 @@ def relay_decision(ctx: AppContext, session: Session, rows: list[Approval], fn: 
     sync_index(ctx)
     return TxOut(
         tx_hash=result.tx_hash,
-        sender=chain.relayer.address if chain.relayer else "",
+        sender=chain.relayer.address,  # relay_as_operator refuses to run without a relayer
         kind=f"ComputeJobs.{fn}",
         status="mined",
         block_number=result.block_number,
@@ -174,7 +174,7 @@ def relay_if_complete(ctx: AppContext, session: Session, job: Job) -> tuple[list
         return waiting, None
     rows = [by_owner[o] for o in pending_owners(job)]
     signed = [signed_message(r).as_tuple() for r in rows]
-    return [], relay_decision(ctx, session, rows, "approveBatch", job.job_id, terms_of(job), signed)
+    return [], relay_decision(ctx, session, rows, "approveBatch", job.job_id, terms_tuple(job.terms), signed)
 
 
 def signed_message(row: Approval) -> eip712.SignedMessage:
@@ -201,11 +201,6 @@ def approval_result(
     return ApprovalResultOut(job=job_out_many(session, [job])[0], relayed=relayed, waiting_for=waiting)
 
 
-def terms_of(job: Job) -> tuple:
-    """The job's ComputeJobs.Terms calldata tuple, as approveBatch and declineBySig take it."""
-    return terms_tuple(job.terms)
-
-
 def submit_approval(
     ctx: AppContext, session: Session, job_id: int, member: Principal, body: SignatureIn
 ) -> ApprovalResultOut:
@@ -223,6 +218,6 @@ def submit_decline(
     """Accept one owner's decline and relay it at once (declineBySig)."""
     job, row = accept(ctx, session, job_id, member, "decline", body)
     relayed = relay_decision(
-        ctx, session, [row], "declineBySig", job_id, terms_of(job), signed_message(row).as_tuple()
+        ctx, session, [row], "declineBySig", job_id, terms_tuple(job.terms), signed_message(row).as_tuple()
     )
     return approval_result(session, job_id, relayed, [])
