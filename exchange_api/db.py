@@ -62,4 +62,3 @@ def upgrade_head(engine: Engine, attempts: int = 5) -> None:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 + attempt)
-
