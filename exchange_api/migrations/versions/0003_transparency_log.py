@@ -76,6 +76,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drops the log_* tables, even ones upgrade found already made: a downgrade deletes the log."""
     op.drop_table("log_checkpoints")
     op.drop_table("log_nodes")
     op.drop_table("log_subjects")
