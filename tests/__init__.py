@@ -1,0 +1,1 @@
+"""The test suite: one package per component, shared fixtures in tests/fixtures."""

@@ -1,0 +1,1 @@
+"""Tests of the ledger (contracts): artifacts, deployment, bindings and the Solidity contracts' rules."""

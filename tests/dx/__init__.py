@@ -1,0 +1,1 @@
+"""Tests of the dx command line, its data generator and its stack supervisor."""
