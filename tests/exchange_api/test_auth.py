@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -100,8 +101,6 @@ def test_unknown_malformed_and_expired_tokens(client, app, login) -> None:
     resp = client.get("/v1/auth/me", headers={"Authorization": "Basic abc"})
     assert resp.status_code == 401 and "'Bearer <token>'" in resp.json()["detail"]
     token = login(client, ALICE)
-    import hashlib
-
     with Session(app.state.ctx.engine) as session:
         row = session.get(AuthToken, hashlib.sha256(token.encode()).hexdigest())
         row.expires_at = datetime.now(UTC) - timedelta(seconds=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 pytestmark = [pytest.mark.api, pytest.mark.database]
@@ -72,8 +74,6 @@ def test_metrics_expose_latency_by_route_template(client) -> None:
 
 
 def test_every_request_is_notarized_with_its_route_and_body_hash(client, app) -> None:
-    import hashlib
-
     body = b'{"message": "m", "signature": "0x00"}'
     client.post(
         "/v1/auth/login",

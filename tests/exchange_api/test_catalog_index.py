@@ -6,6 +6,7 @@ import json
 import random
 
 import pytest
+from eth_utils import to_checksum_address
 from sqlmodel import Session
 
 from exchange_api.catalog import index as catalog_index
@@ -64,8 +65,6 @@ def _random_query(rng: random.Random) -> dict:
     if rng.random() < 0.3:
         query["columns"] = [rng.choice(COLS)]
     if rng.random() < 0.2:
-        from eth_utils import to_checksum_address
-
         query["owner"] = to_checksum_address(rng.choice(OWNERS))
     if rng.random() < 0.3:
         lo = rng.randrange(0, 10**6)

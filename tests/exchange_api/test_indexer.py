@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from dx_core.roles import Role
 from dx_core.settings import Settings
 from exchange_api.app import build_context
+from exchange_api.indexer.lease import IndexerLease
 from exchange_api.models import ChainEvent, IndexerState, Member
 
 pytestmark = [pytest.mark.api, pytest.mark.chain, pytest.mark.database]
@@ -86,13 +87,11 @@ def test_a_reorg_rolls_back_the_orphaned_blocks_rows(make_ctx, api_world, w3) ->
     assert orphan.address not in members, "a member admitted only on the orphaned fork is still cached"
     assert members[survivor.address] == Role.BUYER
     assert _event_count(ctx) == events  # one event dropped with the fork, one added on the new branch
-    assert ctx.metrics.indexer_reorgs._value.get() == 1
+    assert ctx.metrics.registry.get_sample_value("dx_indexer_reorgs_total") == 1
     assert ctx.indexer.run_once() == 0
 
 
 def test_only_one_worker_holds_the_indexer_lease(tmp_path, db_engine) -> None:
-    from exchange_api.indexer.lease import IndexerLease
-
     first, second = IndexerLease(db_engine, tmp_path), IndexerLease(db_engine, tmp_path)
     assert first.acquire() is True
     assert second.acquire() is False

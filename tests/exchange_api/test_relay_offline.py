@@ -8,6 +8,7 @@ from eth_utils import keccak
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from contracts import Deployment
 from dx_core.settings import Settings
 from exchange_api.app import create_app
 from exchange_api.models import PendingTx
@@ -18,8 +19,6 @@ SELLER = Account.from_key("0x" + "c3" * 32)
 
 
 def test_relay_to_a_dead_chain_is_recorded_as_pending(tmp_path, database_url, login) -> None:
-    from contracts import Deployment
-
     market = "0x" + "5f" * 20
     deployment = Deployment(
         chain_id=31337,

@@ -6,10 +6,15 @@ import hashlib
 import secrets
 import time
 
+import httpx
 import pytest
+from eth_account import Account
+from eth_utils import keccak
 
+from dx_core.cid import cid_from_digest
 from dx_core.roles import Role
 from exchange_api.client import ExchangeClient, ExchangeError
+from tests.fixtures.api import sign_text, siwe_message
 
 pytestmark = [pytest.mark.api, pytest.mark.chain, pytest.mark.database]
 NODE_FEE = 1_000
@@ -154,8 +159,6 @@ def test_full_job_approval_attestation_and_results(world, listings) -> None:
     assert kinds == [("destruction", 0), ("result", 0), ("result", 1), ("result", 2)], done["attestations"]
     results = c["buyer"].job_results(job_id)
     assert [r["output_share_hash"] for r in results] == ["0x" + shares[i].hex() for i in range(3)]
-    from dx_core.cid import cid_from_digest
-
     assert [r["cid"] for r in results] == [cid_from_digest(shares[i]) for i in range(3)]
     with pytest.raises(ExchangeError) as err:
         c["seller1"].job_results(job_id)
@@ -250,8 +253,6 @@ def test_reverted_relay_is_recorded_as_reverted_not_done(world, listings) -> Non
     with pytest.raises(ExchangeError) as err:
         c["buyer2"].relay(raw)
     assert err.value.status == 422 and err.value.contract_error == "NothingToWithdraw"
-    from eth_utils import keccak
-
     tx_hash = "0x" + keccak(bytes.fromhex(raw[2:])).hex()
     assert c["buyer2"].tx_status(tx_hash)["status"] == "reverted"
 
@@ -274,11 +275,6 @@ def test_audit_trail_is_for_regulators(world, listings) -> None:
 
 
 def test_sign_in_over_http_refuses_replays_and_foreign_signatures(world, api_server) -> None:
-    import httpx
-    from eth_account import Account
-
-    from tests.fixtures.api import sign_text, siwe_message
-
     member = world["people"]["buyer"]
     with httpx.Client(base_url=api_server.url, timeout=30) as http:
         n = http.get("/v1/auth/nonce", headers={"X-Request-ID": "http-auth-1"})
