@@ -1,0 +1,1 @@
+"""Tests of the exchange service (exchange_api)."""
