@@ -225,11 +225,6 @@ class Anchorer:
             stop_event.wait(poll_seconds)
 
 
-def load_account(key: str) -> LocalAccount:
-    """A 0x-hex private key, or the path of a dx keystore file (password from DX_KEYSTORE_PASSWORD)."""
-    return keystore.load_signer(key)
-
-
 def main(argv: list[str] | None = None) -> int:
     """`python -m notarizer.anchorer`: anchor the exchange database's log on the deployed Notary."""
     settings = get_settings()
@@ -248,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = create_engine(settings.resolved_database_url)
     create_tables(engine)
     ledger = connect(settings.rpc_url, settings.resolved_deployment_file)
-    anchorer = Anchorer(TransparencyLog(engine), ledger, load_account(key))
+    anchorer = Anchorer(TransparencyLog(engine), ledger, keystore.load_signer(key))
     if args.once:
         cp = anchorer.run_once(force=args.force)
         print(json.dumps(cp.to_json() if cp else None))

@@ -15,7 +15,7 @@ from contracts.tx import TxResult, TxSender
 
 
 class ContractBinding:
-    """One deployed contract: `_send` for writes (signed locally), `_read` for views, `build` for relays."""
+    """One deployed contract: `send` for writes (signed locally), `read` for views, `build` for relays."""
 
     NAME = ""
 

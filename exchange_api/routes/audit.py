@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from contracts import Ledger
+from dx_core import keystore
 from dx_core.settings import get_settings
 from exchange_api.errors import problem_response
-from notarizer.anchorer import load_account
 from notarizer.bundle import build_bundle, proved_entry
 from notarizer.log import EntryNotFound, TransparencyLog
 from notarizer.proofs import ProofError
@@ -50,7 +50,7 @@ def _default_signer() -> LocalAccount | None:
     if not key:
         return None
     try:
-        return load_account(key)
+        return keystore.load_signer(key)
     except Exception as exc:  # a keystore without its password: export unsigned rather than fail
         logger.warning(
             "cannot load the bundle signing key (%s); exported bundles are unsigned", type(exc).__name__
