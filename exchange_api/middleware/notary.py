@@ -35,6 +35,9 @@ class RequestNotary:
         self._queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One flush at a time: a caller's flush must not return while the background thread still holds
+        # entries it took from the queue but has not yet appended.
+        self._flushing = threading.Lock()
 
     def submit(
         self, actor: str, method: str, route: str, body_sha256: str, status: int, request_id: str
@@ -68,7 +71,12 @@ class RequestNotary:
         self.flush()
 
     def flush(self) -> int:
-        """Append everything queued so far; returns how many entries were written."""
+        """Append everything queued so far; returns how many entries this call wrote. On return, every
+        entry submitted before the call is in the log (or counted as a notarization failure)."""
+        with self._flushing:
+            return self._flush_queued()
+
+    def _flush_queued(self) -> int:
         written = 0
         while True:
             items: list[dict[str, Any]] = []
