@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -24,6 +25,12 @@ class JobStatus(IntEnum):
     DISPUTED = 4
     DECLINED = 5
     REFUNDED = 6
+    REFUSED = 7
+
+
+def policy_digest(policy_hashes: tuple[bytes, ...] | list[bytes]) -> bytes:
+    """sha256("dx-policies/v1" || hashes): a job's dataset policies' digest (ComputeJobs.policyDigestOf)."""
+    return hashlib.sha256(b"dx-policies/v1" + b"".join(bytes(h) for h in policy_hashes)).digest()
 
 
 @dataclass(frozen=True)
@@ -58,9 +65,70 @@ class DatasetListing:
     max_uses: int
     uses: int
     expires_at: int
-    min_cohort_size: int
+    policy_hash: bytes
     status: ListingStatus
     has_policy: bool
+
+
+MICRO_EPS = 1_000_000
+"""Micro-ε per ε: privacy budgets travel on-chain as integers (uint64) of this unit."""
+
+
+def to_micro_eps(epsilon: float) -> int:
+    """ε as the integer micro-ε the contracts take (rounded to the nearest unit, never negative)."""
+    if epsilon < 0:
+        raise ValueError(f"ε must not be negative, got {epsilon}")
+    return round(epsilon * MICRO_EPS)
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    """A dataset's differential-privacy budget (Market.privacyBudgetOf), in micro-ε; total 0: none."""
+
+    dataset_id: int
+    total_micro_eps: int
+    per_job_micro_eps: int
+    spent_micro_eps: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.total_micro_eps > 0
+
+    @property
+    def left_micro_eps(self) -> int:
+        return self.total_micro_eps - self.spent_micro_eps
+
+    @property
+    def total(self) -> float:
+        return self.total_micro_eps / MICRO_EPS
+
+    @property
+    def per_job(self) -> float:
+        return self.per_job_micro_eps / MICRO_EPS
+
+    @property
+    def spent(self) -> float:
+        return self.spent_micro_eps / MICRO_EPS
+
+    @property
+    def left(self) -> float:
+        return self.left_micro_eps / MICRO_EPS
+
+    def describe(self) -> str:
+        """One line for people: "ε 1.0 total, 0.4 per job, 0.4 spent, 0.6 left" (or "none")."""
+        if not self.enabled:
+            return "none"
+        return (
+            f"ε {_eps(self.total_micro_eps)} total, {_eps(self.per_job_micro_eps)} per job, "
+            f"{_eps(self.spent_micro_eps)} spent, {_eps(self.left_micro_eps)} left"
+        )
+
+
+def _eps(micro: int) -> str:
+    # Exact decimal of an integer micro-ε amount: float formatting would print 0.6000000000000001.
+    whole, frac = divmod(micro, MICRO_EPS)
+    digits = f"{frac:06d}".rstrip("0") or "0"
+    return f"{whole}.{digits}"
 
 
 @dataclass(frozen=True)
@@ -91,10 +159,16 @@ class JobTerms:
     params_hash: bytes
     result_receiver: str
     result_key: bytes
+    policy_hashes: tuple[bytes, ...] = ()
 
     @property
     def escrow(self) -> int:
         return sum(self.prices) + 3 * self.node_fee
+
+    @property
+    def policy_digest(self) -> bytes:
+        """What each node attests it enforced: ComputeJobs.policyDigestOf(policyHashes)."""
+        return policy_digest(self.policy_hashes)
 
     def as_tuple(self) -> tuple:
         return (
@@ -107,6 +181,7 @@ class JobTerms:
             self.params_hash,
             self.result_receiver,
             self.result_key,
+            list(self.policy_hashes),
         )
 
 
@@ -118,6 +193,7 @@ class Attestation:
     inputs_digest: bytes
     program_hash: bytes
     output_share_hash: bytes
+    policy_digest: bytes
     block_number: int
     tx_hash: str
 

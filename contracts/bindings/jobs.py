@@ -8,6 +8,7 @@ from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic, keccak, to_checksum_address
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from contracts import eip712
 from contracts.bindings.base import ContractBinding
@@ -22,7 +23,7 @@ def _h(value: bytes, field: str) -> bytes:
     return bytes(value)
 
 
-TERMS_ABI_TYPE = "(uint256[],uint256,address[],uint256[],uint256,bytes32,bytes32,address,bytes32)"
+TERMS_ABI_TYPE = "(uint256[],uint256,address[],uint256[],uint256,bytes32,bytes32,address,bytes32,bytes32[])"
 
 
 def terms_hash(terms: JobTerms) -> bytes:
@@ -42,6 +43,7 @@ def terms_from_event(args: dict[str, Any]) -> JobTerms:
         t["paramsHash"],
         t["resultReceiver"],
         t["resultKey"],
+        tuple(bytes(h) for h in t["policyHashes"]),
     )
 
 
@@ -52,17 +54,20 @@ class JobsBinding(ContractBinding):
 
     def __init__(self, w3: Web3, address: str, sender: TxSender) -> None:
         super().__init__(w3, address, sender)
-        self._terms: dict[int, tuple[bytes, JobTerms, int]] = {}
+        self._terms: dict[int, tuple[bytes, JobTerms, int, bytes]] = {}  # hash, terms, block, block hash
         # Ledger sets this to the deployment block so log queries skip older history.
         self.from_block = 0
         events = {e["name"]: e for e in self.abi if e["type"] == "event"}
         self._requested_topic = event_abi_to_log_topic(events["JobRequested"])
         self._attested_topic = event_abi_to_log_topic(events["JobAttested"])
+        self._approved_topic = event_abi_to_log_topic(events["JobApproved"])
 
     def gas_floor(self, fn_name: str, args: tuple) -> int:
         # Nodes attest concurrently: the estimate may be made while this attestation is not the last,
         # but if it lands last it also credits every owner and node (fresh slots cost 22k each).
         # Likewise an approval may turn out to be the one that authorizes (and counts uses).
+        if fn_name == "refuse" and len(args) >= 2:
+            return 80_000 + 30_000 * len(args[1][2])
         if fn_name in ("attest", "approve", "approveBatch") and len(args) >= 2:
             owners = len(args[1][2])
             if fn_name == "attest":
@@ -235,16 +240,24 @@ class JobsBinding(ContractBinding):
         inputs_digest: bytes,
         program_hash: bytes,
         output_share_hash: bytes,
+        policy_digest: bytes | None = None,
     ) -> TxResult:
+        """Attest a run; `policy_digest` defaults to the digest of the job's own policy hashes."""
+        terms = self.terms(job_id)
         return self._send(
             sender,
             "attest",
             job_id,
-            self.terms(job_id).as_tuple(),
+            terms.as_tuple(),
             _h(inputs_digest, "inputs_digest"),
             _h(program_hash, "program_hash"),
             _h(output_share_hash, "output_share_hash"),
+            _h(policy_digest if policy_digest is not None else terms.policy_digest, "policy_digest"),
         )
+
+    def refuse(self, sender: LocalAccount, job_id: int, rule: str) -> TxResult:
+        """A node refuses an authorized job no node ran, naming the rule; the buyer is refunded."""
+        return self._send(sender, "refuse", job_id, self.terms(job_id).as_tuple(), rule[:200])
 
     def attest_destruction(self, sender: LocalAccount, job_id: int, receipt_hash: bytes) -> TxResult:
         return self._send(sender, "attestDestruction", job_id, _h(receipt_hash, "receipt_hash"))
@@ -252,6 +265,10 @@ class JobsBinding(ContractBinding):
     # ---- money
     def reclaim(self, sender: LocalAccount, job_id: int) -> TxResult:
         return self._send(sender, "reclaim", job_id, self.terms(job_id).as_tuple())
+
+    def release_expired_epsilon(self, sender: LocalAccount, job_id: int) -> TxResult:
+        """Anyone gives back the ε a job holds once its deadline passed unattested (EpsilonReleased)."""
+        return self._send(sender, "releaseExpiredEpsilon", job_id, self.terms(job_id).as_tuple())
 
     def withdraw(self, sender: LocalAccount) -> TxResult:
         return self._send(sender, "withdraw")
@@ -270,11 +287,19 @@ class JobsBinding(ContractBinding):
         """The job's terms, from its JobRequested event (cached: terms never change)."""
         return self._terms_and_block(job_id)[0]
 
+    def _block_hash(self, number: int) -> bytes | None:
+        try:
+            return bytes(self.w3.eth.get_block(number)["hash"])
+        except BlockNotFound:
+            return None
+
     def _terms_and_block(self, job_id: int) -> tuple[JobTerms, int]:
         # Keyed by the stored hash too: a job id can be reused after a chain reorg or evm_revert.
         stored = bytes(self._read("termsHash", job_id))
         cached = self._terms.get(job_id)
-        if cached is not None and cached[0] == stored:
+        # The same id with the same terms may come back on another branch (an evm_revert replays a test's
+        # requests, deadlines included): the cached block counts only while the chain still holds it.
+        if cached is not None and cached[0] == stored and self._block_hash(cached[2]) == cached[3]:
             return cached[1], cached[2]
         logs = self.w3.eth.get_logs(
             {
@@ -291,11 +316,31 @@ class JobsBinding(ContractBinding):
                 continue
             terms = terms_from_event(event.args)
             if terms_hash(terms) == stored:
-                self._terms[job_id] = (stored, terms, event.block_number)
+                self._terms[job_id] = (stored, terms, event.block_number, bytes(log["blockHash"]))
                 return terms, event.block_number
         raise LedgerError(
             f"no JobRequested event matching the stored terms of job {job_id} at {self.address}"
         )
+
+    def _logs(self, topics: list) -> list:
+        decoder = self._sender.decoder
+        logs = self.w3.eth.get_logs(
+            {"address": self.address, "fromBlock": self.from_block, "toBlock": "latest", "topics": topics}
+        )
+        return [ev for ev in (decoder.decode(log) if decoder else None for log in logs) if ev is not None]
+
+    def approvers(self, job_id: int) -> set[str]:
+        """Owners who approved the job (directly or by signature), from its JobApproved events."""
+        events = self._logs([self._approved_topic, job_id.to_bytes(32, "big")])
+        return {str(ev.args["owner"]) for ev in events}
+
+    def requested_by(self, buyer: str) -> list[tuple[int, int]]:
+        """(job id, request block) of every job `buyer` requested, oldest first (JobRequested events)."""
+        topic = bytes(12) + bytes.fromhex(buyer.removeprefix("0x"))
+        return [
+            (int(ev.args["jobId"]), int(ev.block_number))
+            for ev in self._logs([self._requested_topic, None, topic])
+        ]
 
     def job(self, job_id: int) -> Job | None:
         """The job (stored state plus its terms), or None when no job has this id."""
@@ -353,6 +398,7 @@ class JobsBinding(ContractBinding):
                     a["inputsDigest"],
                     a["programHash"],
                     a["outputShareHash"],
+                    a["policyDigest"],
                     ev.block_number,
                     ev.tx_hash,
                 )

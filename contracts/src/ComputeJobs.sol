@@ -37,7 +37,8 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
         Completed,
         Disputed,
         Declined,
-        Refunded
+        Refunded,
+        Refused
     }
 
     /// @notice One packed storage slot per job.
@@ -63,6 +64,7 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
         bytes32 paramsHash;
         address resultReceiver;
         bytes32 resultKey;
+        bytes32[] policyHashes;
     }
 
     /// @notice Arguments of `request`.
@@ -105,17 +107,20 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     event JobDeclined(uint256 indexed jobId, address indexed owner, uint256 refund);
     event JobAuthorized(uint256 indexed jobId);
     event JobAttested(uint256 indexed jobId, address indexed node, uint8 nodeIndex, bytes32 inputsDigest,
-        bytes32 programHash, bytes32 outputShareHash);
+        bytes32 programHash, bytes32 outputShareHash, bytes32 policyDigest);
     event JobCompleted(uint256 indexed jobId, bytes32 inputsDigest, uint256 paid);
     event JobDisputed(uint256 indexed jobId, address indexed node, bytes32 expectedDigest, bytes32 attestedDigest,
         uint256 refund);
     event DestructionAttested(uint256 indexed jobId, address indexed node, uint8 nodeIndex, bytes32 receiptHash);
     event JobRefunded(uint256 indexed jobId, address indexed buyer, uint256 refund);
+    event JobRefused(uint256 indexed jobId, address indexed node, uint8 nodeIndex, string rule, uint256 refund);
     event NonceInvalidated(address indexed owner, uint256 nonce);
     event Withdrawal(address indexed account, uint256 amount);
 
     error NotActiveMember(address account, uint8 role);
     error InvalidResultReceiver(address receiver);
+    error ResultKeyMismatch(address receiver, bytes32 registered, bytes32 given);
+    error PolicyDigestMismatch(uint256 jobId, bytes32 expected, bytes32 attested);
     error InvalidHash(string field);
     error DeadlineInPast(uint256 deadline, uint256 nowTimestamp);
     error WrongPayment(uint256 expected, uint256 received);
@@ -128,6 +133,7 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     error NonceAlreadyUsed(address owner, uint256 nonce);
     error ProgramHashMismatch(uint256 jobId, bytes32 expected, bytes32 attested);
     error AlreadyAttested(uint256 jobId, address node);
+    error RunAlreadyAttested(uint256 jobId);
     error NotAttested(uint256 jobId, address node);
     error DestructionAlreadyAttested(uint256 jobId, address node);
     error NotBuyer(uint256 jobId, address caller);
@@ -154,9 +160,12 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
         }
         if (r.programHash == bytes32(0)) revert InvalidHash("programHash");
         if (r.resultKey == bytes32(0)) revert InvalidHash("resultKey");
+        // Only the receiver can open the result: its key is the one it registered, not one the buyer picks.
+        bytes32 registered = registry.encryptionKeyOf(r.resultReceiver);
+        if (r.resultKey != registered) revert ResultKeyMismatch(r.resultReceiver, registered, r.resultKey);
         if (r.deadline <= block.timestamp) revert DeadlineInPast(r.deadline, block.timestamp);
         (uint32 version, uint256 nodeFee) = registry.clusterTerms();
-        (address[] memory owners, uint256[] memory prices, uint256 preApproved) =
+        (address[] memory owners, uint256[] memory prices, uint256 preApproved, bytes32[] memory policyHashes) =
             market.quote(r.datasetIds, r.algorithmId, msg.sender);
 
         uint256 escrow = 3 * nodeFee;
@@ -176,10 +185,13 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
             programHash: r.programHash,
             paramsHash: r.paramsHash,
             resultReceiver: r.resultReceiver,
-            resultKey: r.resultKey
+            resultKey: r.resultKey,
+            policyHashes: policyHashes
         });
         jobId = ++jobCount;
         termsHash[jobId] = keccak256(abi.encode(terms));
+        // Privacy budgets are spent at request, like a seat: a request that would overspend never exists.
+        market.reserveEpsilon(jobId, r.datasetIds);
         Job memory job = Job({
             buyer: msg.sender,
             status: Status.Requested,
@@ -189,7 +201,7 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
             clusterVersion: uint24(version)
         });
         emit JobRequested(jobId, msg.sender, terms, r.deadline, uint24(version), uint16(pending));
-        if (pending == 0) _authorize(jobId, job, r.datasetIds, r.algorithmId);
+        if (pending == 0) _authorize(jobId, job, r.datasetIds, r.algorithmId, policyHashes);
         _jobs[jobId] = job;
     }
 
@@ -237,19 +249,23 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     // ---------------------------------------------------------------- attestations
 
     /// @notice A cluster node attests its run: inputs digest (equal on all nodes), the program it ran,
-    ///         and the hash of its output share. The third agreeing attestation completes the job.
+    ///         the hash of its output share, and the digest of the dataset policies it enforced (which
+    ///         must be those the job was requested under). The third agreeing attestation completes the job.
     function attest(
         uint256 jobId,
         Terms calldata terms,
         bytes32 digest,
         bytes32 programHash,
-        bytes32 outputShareHash
+        bytes32 outputShareHash,
+        bytes32 policyDigest
     ) external {
         Job memory job = _jobWithTerms(jobId, terms);
         if (job.status != Status.Authorized) revert InvalidStatus(jobId, job.status);
         // Past the deadline the job belongs to the buyer's reclaim, not to a late completion.
         if (block.timestamp > job.deadline) revert DeadlinePassed(jobId, job.deadline, block.timestamp);
         if (programHash != terms.programHash) revert ProgramHashMismatch(jobId, terms.programHash, programHash);
+        bytes32 expectedPolicies = policyDigestOf(terms.policyHashes);
+        if (policyDigest != expectedPolicies) revert PolicyDigestMismatch(jobId, expectedPolicies, policyDigest);
         uint8 index = registry.nodeIndex(msg.sender, job.clusterVersion);
         uint8 bit = uint8(1 << index);
         if (job.nodeFlags & bit != 0) revert AlreadyAttested(jobId, msg.sender);
@@ -262,7 +278,7 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
             agreed = inputsDigest[jobId];
         }
         job.nodeFlags |= bit;
-        emit JobAttested(jobId, msg.sender, index, digest, programHash, outputShareHash);
+        emit JobAttested(jobId, msg.sender, index, digest, programHash, outputShareHash, policyDigest);
 
         if (digest != agreed) {
             job.status = Status.Disputed;
@@ -275,6 +291,23 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
             emit JobCompleted(jobId, agreed, paid);
         }
         _jobs[jobId] = job;
+    }
+
+    /// @notice A cluster node refuses an authorized job no node has run (a policy rule or a check failed,
+    ///         named by `rule`). The job cannot run without all three nodes, so it ends here: the buyer's
+    ///         escrow is credited back and the listings' uses return.
+    function refuse(uint256 jobId, Terms calldata terms, string calldata rule) external nonReentrant {
+        Job memory job = _jobWithTerms(jobId, terms);
+        if (job.status != Status.Authorized) revert InvalidStatus(jobId, job.status);
+        if (job.nodeFlags & ALL_NODES != 0) revert RunAlreadyAttested(jobId);
+        uint8 index = registry.nodeIndex(msg.sender, job.clusterVersion);
+        job.status = Status.Refused;
+        _jobs[jobId] = job;
+        market.release(terms.datasetIds, terms.algorithmId);
+        market.releaseEpsilon(jobId, terms.datasetIds);
+        uint256 refund = _escrow(terms);
+        _credit(job.buyer, refund);
+        emit JobRefused(jobId, msg.sender, index, rule, refund);
     }
 
     /// @notice A node that attested the run attests it destroyed its inputs, intermediates and output.
@@ -299,11 +332,30 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
             revert InvalidStatus(jobId, job.status);
         }
         if (block.timestamp <= job.deadline) revert DeadlineNotReached(jobId, job.deadline, block.timestamp);
+        // A job no node ran gives its listings' uses back; one that some node ran keeps them.
+        bool counted = job.status == Status.Authorized;
+        bool ran = job.nodeFlags & ALL_NODES != 0;
         job.status = Status.Refunded;
         _jobs[jobId] = job;
+        if (counted && !ran) market.release(terms.datasetIds, terms.algorithmId);
+        // ε is reserved at request, so a job still awaiting approvals holds it too.
+        if (!ran) market.releaseEpsilon(jobId, terms.datasetIds);
         uint256 refund = _escrow(terms);
         _credit(job.buyer, refund);
         emit JobRefunded(jobId, job.buyer, refund);
+    }
+
+    /// @notice Anyone may give back the privacy budget (ε) a job holds once its deadline passed with no
+    ///         node's attestation: it can no longer run, and the listings' budgets need not wait for its
+    ///         buyer to reclaim (who may never). The escrow and the uses stay for the buyer's reclaim.
+    function releaseExpiredEpsilon(uint256 jobId, Terms calldata terms) external {
+        Job memory job = _jobWithTerms(jobId, terms);
+        if (job.status != Status.Requested && job.status != Status.Authorized) {
+            revert InvalidStatus(jobId, job.status);
+        }
+        if (block.timestamp <= job.deadline) revert DeadlineNotReached(jobId, job.deadline, block.timestamp);
+        if (job.nodeFlags & ALL_NODES != 0) revert RunAlreadyAttested(jobId);
+        market.releaseEpsilon(jobId, terms.datasetIds);
     }
 
     /// @notice Pay out the caller's whole credited balance.
@@ -337,6 +389,11 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
         if (nonce < SHARED_NONCES) return _accounts[owner] & (1 << (96 + nonce)) != 0;
         uint256 n = nonce - SHARED_NONCES;
         return _usedNonces[owner][n >> 8] & (1 << (n & 0xff)) != 0;
+    }
+
+    /// @notice The digest a node attests for the policies it enforced: sha256("dx-policies/v1" || hashes).
+    function policyDigestOf(bytes32[] memory policyHashes) public pure returns (bytes32) {
+        return sha256(abi.encodePacked("dx-policies/v1", policyHashes));
     }
 
     /// @notice The EIP-712 domain separator of this contract on this chain.
@@ -400,14 +457,18 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
     }
 
     function _finishApprovals(uint256 jobId, Job memory job, Terms calldata terms) private {
-        if (job.pending == 0) _authorize(jobId, job, terms.datasetIds, terms.algorithmId);
+        if (job.pending == 0) _authorize(jobId, job, terms.datasetIds, terms.algorithmId, terms.policyHashes);
         _jobs[jobId] = job;
     }
 
-    function _authorize(uint256 jobId, Job memory job, uint256[] calldata datasetIds, uint256 algorithmId)
-        private
-    {
-        market.consume(datasetIds, algorithmId);
+    function _authorize(
+        uint256 jobId,
+        Job memory job,
+        uint256[] calldata datasetIds,
+        uint256 algorithmId,
+        bytes32[] memory policyHashes
+    ) private {
+        market.consume(datasetIds, algorithmId, policyHashes);
         job.status = Status.Authorized;
         emit JobAuthorized(jobId);
     }
@@ -420,6 +481,7 @@ contract ComputeJobs is EIP712, ReentrancyGuard {
         if (!isPending) revert NotPendingApprover(jobId, owner);
         job.status = Status.Declined;
         _jobs[jobId] = job;
+        market.releaseEpsilon(jobId, terms.datasetIds);
         uint256 refund = _escrow(terms);
         _credit(job.buyer, refund);
         emit JobDeclined(jobId, owner, refund);

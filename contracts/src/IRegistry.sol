@@ -7,4 +7,5 @@ interface IRegistry {
     function clusterTerms() external view returns (uint32 version, uint256 nodeFee);
     function nodeIndex(address node, uint32 version) external view returns (uint8);
     function clusterNodes(uint32 version) external view returns (address[3] memory);
+    function encryptionKeyOf(address account) external view returns (bytes32);
 }

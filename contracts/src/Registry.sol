@@ -147,6 +147,11 @@ contract Registry is AccessControl {
         return m;
     }
 
+    /// @notice The X25519 key results for `account` are sealed to (zero when not a member).
+    function encryptionKeyOf(address account) external view returns (bytes32) {
+        return _members[account].encryptionKey;
+    }
+
     // ---------------------------------------------------------------- cluster
 
     /// @notice Register (or replace) the compute cluster. Each node must be a COMPUTE_NODE member.
