@@ -48,6 +48,7 @@ _TAG_LEN = 16
 _FIXED = len(MAGIC) + _KEY_LEN + _KEY_ID_LEN + _NONCE_LEN + 2
 SHARE_PURPOSE = "dx-share/v1"
 RESULT_PURPOSE = "dx-result/v1"
+GUARD_PURPOSE = "dx-guard-cohort/v1"
 
 
 class EnvelopeError(Exception):
@@ -73,6 +74,11 @@ def key_id(public: bytes) -> bytes:
 def share_context(kind: str, label: str, node: int) -> str:
     """The binding of an input share: listing kind, the manifest's label, node index."""
     return f"{SHARE_PURPOSE}|listing:{kind}:{label}|node:{node}"
+
+
+def guard_context(manifest_hash: str, job_id: int, node: int) -> str:
+    """A node's kept cohort share of one dataset for one job (mpc_compute/guard.py), sealed to itself."""
+    return f"{GUARD_PURPOSE}|listing:dataset:{manifest_hash}|job:{job_id}|node:{node}"
 
 
 def result_context(job_id: int, node: int) -> str:

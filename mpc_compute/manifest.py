@@ -17,6 +17,8 @@ Fields (version 1):
 - `nodes`: for node i = 0, 1, 2: `public_key` (hex X25519 the bundles are sealed to) and, per array,
   the list of chunks in row order: `cid` of the sealed bundle, `share_sha256` of the plaintext
   serialized share inside it, `rows` of that chunk.
+- `public_params` (models only, omitted when empty): the public parameters the model listing fixes for
+  every job that uses it (e.g. secret_model_score's link, scale, offset); the buyer cannot choose them.
 """
 
 from __future__ import annotations
@@ -112,9 +114,10 @@ class Manifest(CanonicalDocument):
     arrays: tuple[ArraySpec, ...]
     nodes: tuple[NodeShares, ...]
     version: int = MANIFEST_VERSION
+    public_params: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {
+        doc = {
             "version": self.version,
             "kind": self.kind,
             "label": self.label,
@@ -138,6 +141,9 @@ class Manifest(CanonicalDocument):
                 for n in self.nodes
             ],
         }
+        if self.public_params:
+            doc["public_params"] = self.public_params
+        return doc
 
     def array(self, name: str) -> ArraySpec:
         for a in self.arrays:
@@ -181,6 +187,7 @@ class Manifest(CanonicalDocument):
                     )
                     for n in doc["nodes"]
                 ),
+                public_params=dict(doc.get("public_params") or {}),
             )
         except (KeyError, TypeError) as exc:
             raise ManifestError(f"manifest is missing or mistypes field {exc}") from None
@@ -204,6 +211,8 @@ class Manifest(CanonicalDocument):
     def validate(self) -> None:
         if self.kind not in KINDS:
             raise ManifestError(f"manifest kind {self.kind!r} is not one of {KINDS}")
+        if self.public_params and self.kind != "model":
+            raise ManifestError("only a model manifest fixes public parameters")
         if sorted(n.index for n in self.nodes) != list(range(WORLD_SIZE)):
             raise ManifestError(f"manifest must list shares for nodes 0..{WORLD_SIZE - 1}")
         names = [a.name for a in self.arrays]

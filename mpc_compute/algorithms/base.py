@@ -52,23 +52,46 @@ class InputSpec:
         return cls(str(name), tuple(int(d) for d in shape), dtype_name)
 
 
+USES = ("aggregate", "feature", "join_key", "query", "model")
+
+
 @dataclass(frozen=True)
 class Role:
-    """Who supplies an input: kind is data, model or query; `many` allows name_0, name_1, ..."""
+    """Who supplies an input and how the program uses it.
+
+    `kind`: data (a dataset listing), query (a dataset listing the buyer owns) or model (the job's own
+    algorithm listing's secret). `many` allows name_0, name_1, ... `use` is what a data-use policy
+    checks each column against: `aggregate` (only inside released aggregates), `feature` (per-row values
+    enter a score or a lookup answer), `join_key` (matched on, never released), `query` (the buyer's IDs),
+    `model`.
+    """
 
     name: str
     kind: str
     many: bool
     description: str
     optional: bool = False
+    use: str = "aggregate"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("data", "query", "model") or self.use not in USES:
+            raise ValueError(f"role {self.name!r}: kind {self.kind!r} / use {self.use!r} not known")
 
 
 @dataclass(frozen=True)
 class Build:
-    """What an algorithm's builder returns: the jax function (positional inputs in spec order)."""
+    """What an algorithm's builder returns: the jax function (positional inputs in spec order).
+
+    `node_inputs`: secret inputs the compute nodes make themselves (differential-privacy noise, see
+    mpc_compute/dp.py), passed to fn after the job's inputs; nobody outside the nodes supplies them.
+    """
 
     fn: Callable[..., tuple[Any, ...]]
     output_names: tuple[str, ...]
+    node_inputs: tuple[InputSpec, ...] = ()
+    # outputs fn returns after output_names that the nodes keep and never seal to the receiver (the
+    # cohort membership the differencing guard checks later jobs against: mpc_compute/guard.py)
+    kept_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,9 @@ class CompiledProgram:
     program_hash: bytes
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
+    kept_outputs: tuple[str, ...] = ()
+    # (shape, dtype name) of each output, output_names then kept_outputs
+    output_avals: tuple[tuple[tuple[int, ...], str], ...] = ()
 
     def verify(self) -> None:
         actual = spu_runtime.program_digest(self.executable, self.config)
@@ -111,6 +137,13 @@ class Algorithm:
     check_params: Callable[[list[InputSpec], dict[str, Any]], dict[str, Any]]
     build: Callable[[list[InputSpec], dict[str, Any]], Build]
     module: ModuleType = field(repr=False)
+    # the public parameter that floors every released group size (min_cohort, ...), if the algorithm has one
+    group_floor_param: str | None = None
+    # the differencing guard's names (mpc_compute/guard.py): the kept per-row cohort membership, the
+    # release flag it gates and the flag that says the guard refused; None: the algorithm has no cohort
+    cohort_output: str | None = None
+    release_output: str | None = None
+    guard_output: str | None = None
     field_type: str = spu_runtime.DEFAULT_FIELD
     fxp_bits: int = spu_runtime.DEFAULT_FXP_BITS
 
@@ -134,6 +167,10 @@ class Algorithm:
             check_params=module.check_params,
             build=module.build,
             module=module,
+            group_floor_param=getattr(module, "GROUP_FLOOR_PARAM", None),
+            cohort_output=getattr(module, "COHORT_OUTPUT", None),
+            release_output=getattr(module, "RELEASE_OUTPUT", None),
+            guard_output=getattr(module, "GUARD_OUTPUT", None),
         )
 
     def config(self):
@@ -158,6 +195,11 @@ class Algorithm:
             if role.many:
                 grouped[role.name].sort(key=lambda s: int(s.name.rsplit("_", 1)[1]))
         return grouped
+
+
+def role_for(algorithm: Algorithm, input_name: str) -> Role | None:
+    """The role an input name fills (`data_3` -> the `data` role), or None."""
+    return next((r for r in algorithm.roles if _matches(r, input_name)), None)
 
 
 def _matches(role: Role, name: str) -> bool:

@@ -19,8 +19,8 @@ NAME = "blacklist_match"
 VERSION = "1.0.0"
 DESCRIPTION = "Which of the buyer's query IDs are on a provider's list; the buyer learns only those bits."
 ROLES = (
-    Role("queries", "query", False, "(n,) int64 hashed IDs the buyer asks about"),
-    Role("blacklist", "data", False, "(m,) int64 hashed IDs on the provider's list"),
+    Role("queries", "query", False, "(n,) int64 hashed IDs the buyer asks about", use="query"),
+    Role("blacklist", "data", False, "(m,) int64 hashed IDs on the provider's list", use="join_key"),
 )
 OUTPUTS = ("member",)
 RECEIVER = "buyer"

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import jax
 import numpy as np
 from jax.experimental import enable_x64
 from spu import libspu
@@ -29,18 +30,8 @@ def compile_algorithm(
     algorithm.check_inputs(specs)
     checked = algorithm.check_params(specs, dict(params or {}))
     build = algorithm.build(specs, checked)
-    args = [np.zeros(s.shape, dtype=s.dtype) for s in specs]
-    names = [s.name for s in specs]
-    with _lock, enable_x64():
-        executable, _ = frontend.compile(
-            frontend.Kind.JAX,
-            build.fn,
-            args,
-            {},
-            names,
-            [libspu.Visibility.VIS_SECRET] * len(specs),
-            lambda outs: _output_names(build.output_names, outs),
-        )
+    specs = [*specs, *build.node_inputs]
+    executable, avals = compile_jax(build.fn, specs, (*build.output_names, *build.kept_names))
     exe_bytes = executable.SerializeToString()
     config = spu_runtime.config_bytes(algorithm.config())
     return CompiledProgram(
@@ -49,13 +40,35 @@ def compile_algorithm(
         executable=exe_bytes,
         config=config,
         program_hash=spu_runtime.program_digest(exe_bytes, config),
-        input_names=tuple(names),
+        input_names=tuple(s.name for s in specs),
         output_names=tuple(build.output_names),
+        kept_outputs=tuple(build.kept_names),
+        output_avals=avals,
     )
+
+
+def compile_jax(
+    fn: Any, specs: Sequence[InputSpec], output_names: tuple[str, ...]
+) -> tuple[libspu.Executable, tuple[tuple[tuple[int, ...], str], ...]]:
+    """fn compiled to SPU for secret inputs of these specs, with the (shape, dtype) of each output."""
+    args = [np.zeros(s.shape, dtype=s.dtype) for s in specs]
+    with _lock, enable_x64():
+        executable, _ = frontend.compile(
+            frontend.Kind.JAX,
+            fn,
+            args,
+            {},
+            [s.name for s in specs],
+            [libspu.Visibility.VIS_SECRET] * len(specs),
+            lambda outs: _output_names(output_names, outs),
+        )
+        avals = tuple(
+            (tuple(int(d) for d in a.shape), np.dtype(a.dtype).name) for a in jax.eval_shape(fn, *args)
+        )
+    return executable, avals
 
 
 def _output_names(declared: tuple[str, ...], outs: list[Any]) -> list[str]:
     if len(declared) != len(outs):
         raise RuntimeError(f"program returns {len(outs)} outputs but declares {len(declared)}: {declared}")
     return list(declared)
-

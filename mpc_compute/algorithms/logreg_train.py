@@ -4,8 +4,18 @@ mode "vertical": `features_<k>` (n, d_k) from several providers, same rows in th
 by a prior agreement on row order, e.g. a PSI), concatenated along columns; `labels_0` (n,) 0/1 from
 the label holder. mode "horizontal": `features_<k>` (n_k, d) and `labels_<k>` (n_k,) per provider,
 concatenated along rows. Public parameters: iterations, learning_rate, l2 (ridge on weights, not the
-bias). The sigmoid is a clipped degree-5 polynomial (fixed_point.sigmoid): fixed-point friendly.
-Outputs: weights (d,) and bias (). Features should be standardized (|x| up to ~10) by the providers.
+bias): the gradient of mean log-loss + l2/2 |w|^2, i.e. sklearn's LogisticRegression with
+C = 1 / (n * l2) (penalty=None for l2 = 0). Outputs: weights (d,) and bias (). Features should be
+standardized (|x| up to ~10) by the providers.
+
+Accuracy (FM64, 18 fraction bits): the sigmoid is fixed_point.sigmoid (within 1e-4 of the exact
+logistic), the steps lr / n are applied with 18 significant bits (fixed_point.mul_public), and each
+matrix product is truncated once (n * |residual * x| < 1.3e8: n up to ~1e7 standardized rows). Tested:
+weights and bias within 0.01 of float64 gradient descent with the exact sigmoid and the same steps
+(plaintext()), and held-out AUC within 0.005 of sklearn's LogisticRegression at the same regularization
+(tests/mpc_compute/test_algorithms_models.py; 50k x 20 in scripts/bench_mpc.py). The weights are those of
+`iterations` gradient steps, not of the converged optimum: against sklearn's coefficients the gap is what
+the iterations leave (the benchmark prints it); the AUC is what the tolerance is stated on.
 """
 
 from __future__ import annotations
@@ -16,14 +26,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys, require
-from mpc_compute.algorithms.fixed_point import mul_public, sigmoid, sigmoid_plain
+from mpc_compute.algorithms.fixed_point import mul_public, sigmoid, sigmoid_exact
 
 NAME = "logreg_train"
 VERSION = "1.0.0"
 DESCRIPTION = "Logistic regression (gradient descent) on vertically or horizontally split data."
 ROLES = (
-    Role("features", "data", True, "(rows, cols) floats per provider"),
-    Role("labels", "data", True, "(rows,) 0/1 labels: one input (vertical) or one per provider (horizontal)"),
+    Role("features", "data", True, "(rows, cols) floats per provider", use="aggregate"),
+    Role("labels", "data", True, "(rows,) 0/1 labels: one input (vertical) or one per provider (horizontal)",
+         use="aggregate"),
 )
 OUTPUTS = ("weights", "bias")
 RECEIVER = "buyer"
@@ -106,8 +117,8 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
     return Build(logreg_train, OUTPUTS)
 
 
-def plaintext(inputs: dict, params: dict[str, Any], exact_sigmoid: bool = True) -> dict[str, Any]:
-    """float64 gradient descent with the same steps; exact sigmoid by default (the quality baseline)."""
+def plaintext(inputs: dict, params: dict[str, Any]) -> dict[str, Any]:
+    """float64 gradient descent with the same steps and the exact logistic function (the oracle)."""
     mode = params.get("mode", "vertical")
     feats = [
         inputs[k]
@@ -127,7 +138,7 @@ def plaintext(inputs: dict, params: dict[str, Any], exact_sigmoid: bool = True) 
     w, b = np.zeros(X.shape[1]), 0.0
     for _ in range(int(params.get("iterations", 50))):
         z = X @ w + b
-        p = 1 / (1 + np.exp(-z)) if exact_sigmoid else sigmoid_plain(z)
+        p = sigmoid_exact(z)
         r = p - y
         w = w - lr * (X.T @ r / len(y) + l2 * w)
         b = b - lr * r.mean()

@@ -20,9 +20,10 @@ NAME = "multi_lender"
 VERSION = "1.0.0"
 DESCRIPTION = "Per applicant: number of lenders holding a loan and the total amount (multi-lending check)."
 ROLES = (
-    Role("applicants", "query", False, "(n,) int64 hashed applicant IDs of the buyer"),
-    Role("loan_ids", "data", True, "(m_k,) int64 hashed borrower IDs of lender k"),
-    Role("loan_amounts", "data", True, "(m_k,) floats: outstanding amount per borrower of lender k"),
+    Role("applicants", "query", False, "(n,) int64 hashed applicant IDs of the buyer", use="query"),
+    Role("loan_ids", "data", True, "(m_k,) int64 hashed borrower IDs of lender k", use="join_key"),
+    Role("loan_amounts", "data", True, "(m_k,) floats: outstanding amount per borrower of lender k",
+         use="feature"),
 )
 OUTPUTS = ("lenders", "total_loans")
 RECEIVER = "buyer"

@@ -22,13 +22,14 @@ NAME = "psi_stats"
 VERSION = "1.0.0"
 DESCRIPTION = "Intersection size of two secret ID sets and column sums over the intersection (sort-based)."
 ROLES = (
-    Role("left_ids", "data", False, "(n,) int64 hashed IDs of the first party"),
-    Role("right_ids", "data", False, "(m,) int64 hashed IDs of the second party"),
+    Role("left_ids", "data", False, "(n,) int64 hashed IDs of the first party", use="join_key"),
+    Role("right_ids", "data", False, "(m,) int64 hashed IDs of the second party", use="join_key"),
     Role("left_values", "data", False, "(n, a) floats aligned with left_ids", optional=True),
     Role("right_values", "data", False, "(m, b) floats aligned with right_ids", optional=True),
 )
 OUTPUTS = ("released", "intersection_size", "left_sums", "right_sums")
 RECEIVER = "buyer"
+GROUP_FLOOR_PARAM = "min_intersection"
 PARAMS_DOC = {"min_intersection": "release nothing (zeros, released=0) below this intersection size"}
 
 

@@ -2,10 +2,15 @@
 
 Inputs: `model` (d + 1,) floats = weights then bias, secret-shared by the algorithm provider (the buyer
 never sees it); `features_<k>` (n, d_k) from the buyer and/or providers, concatenated along columns
-(same rows in the same order), sum of d_k = d. Public parameters: link "linear" or "logistic" (clipped
-polynomial sigmoid, max error 0.06), scale and offset: score = offset + scale * link(x . w + b)
-(e.g. a credit score 300 + 550 * p, or an AML risk score 100 * p for a regulator).
+(same rows in the same order), sum of d_k = d. Public parameters: link "linear" or "logistic", scale
+and offset: score = offset + scale * link(x . w + b) (e.g. a credit score 300 + 550 * p, or an AML risk
+score 100 * p for a regulator).
 Output: scores (n,), to the job's result receiver (a buyer, or a regulator for AML screening).
+
+Accuracy against the exact float64 model (FM64, 18 fraction bits): the logistic link (fixed_point.sigmoid)
+is within 1e-4 of the true logistic for any z (measured 2.6e-5 on |z| <= 20), and x . w + b within
+d * 4e-6 before it; so p within 1e-4 + d * 1e-6 (2e-4 tested), a credit score within 0.11 points on the
+550-point scale. linear: within (d + 1) * 4e-6 * |scale|. Needs |x_j w_j| < 1.3e8 and |z| < 2^27.
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys, require
-from mpc_compute.algorithms.fixed_point import sigmoid, sigmoid_plain
+from mpc_compute.algorithms.fixed_point import sigmoid, sigmoid_exact
 
 NAME = "secret_model_score"
 VERSION = "1.0.0"
 DESCRIPTION = "Scores from a provider's secret model on secret features (credit score, AML risk score)."
 ROLES = (
-    Role("model", "model", False, "(d + 1,) floats: weights, then bias, from the algorithm provider"),
-    Role("features", "data", True, "(n, d_k) floats, column blocks of the same rows"),
+    Role("model", "model", False, "(d + 1,) floats: weights, then bias, from the algorithm provider",
+         use="model"),
+    Role("features", "data", True, "(n, d_k) floats, column blocks of the same rows", use="feature"),
 )
 OUTPUTS = ("scores",)
 RECEIVER = "buyer or regulator (chosen per job)"
@@ -69,9 +75,10 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 
 
 def plaintext(inputs: dict, params: dict[str, Any]) -> dict[str, Any]:
+    """The exact float64 model output (the oracle): the true logistic function, no approximation."""
     names = sorted((n for n in inputs if n.startswith("features_")), key=lambda n: int(n.rsplit("_", 1)[1]))
     X = np.concatenate([inputs[n] for n in names], axis=1).astype(np.float64)
     model = inputs["model"].astype(np.float64)
     z = X @ model[:-1] + model[-1]
-    value = sigmoid_plain(z) if params.get("link", "logistic") == "logistic" else z
+    value = sigmoid_exact(z) if params.get("link", "logistic") == "logistic" else z
     return {"scores": value * float(params.get("scale", 1.0)) + float(params.get("offset", 0.0))}

@@ -279,27 +279,48 @@ class _Sealer:
         return tuple(NodeShares(i, self.keys[i].hex(), self.refs[i]) for i in range(len(self.keys)))
 
 
-def _progress(enabled: bool):
+def row_progress(enabled: bool):
+    """A bar counting rows: done/total rows, a rate in rows/s (not rich's kB/s: these are rows, not bytes),
+    elapsed and remaining time."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
-        TransferSpeedColumn,
     )
+    from rich.text import Text
+
+    class RowRateColumn(ProgressColumn):
+        def render(self, task) -> Text:  # type: ignore[no-untyped-def]
+            speed = task.finished_speed or task.speed
+            if speed is None and task.finished and task.elapsed:  # one chunk: no moving average yet
+                speed = task.completed / task.elapsed
+            return Text(row_rate(speed), style="progress.data.speed")
 
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("rows"),
-        TransferSpeedColumn(),
+        RowRateColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         disable=not enabled,
     )
+
+
+def row_rate(speed: float | None) -> str:
+    """A sharing rate for people: `12.3k rows/s`, `850 rows/s`, `?` before the first chunk."""
+    if speed is None:
+        return "? rows/s"
+    if speed >= 1e6:
+        return f"{speed / 1e6:.1f}M rows/s"
+    if speed >= 1e3:
+        return f"{speed / 1e3:.1f}k rows/s"
+    return f"{speed:.0f} rows/s"
 
 
 def _finish(manifest: Manifest, store: BlobSource) -> SharedListing:
@@ -340,7 +361,7 @@ def share_dataset(
     config = config or spu_runtime.runtime_config()
     label = label or secrets.token_hex(16)
     sealer = _Sealer("dataset", label, node_keys, store, config)
-    with _progress(progress) as bar:
+    with row_progress(progress) as bar:
         task = bar.add_task(f"sharing {Path(path).name}", total=rows)
         for _, cols in iter_columns(path, schema, chunk_rows):
             for spec in specs:
@@ -368,8 +389,12 @@ def share_model(
     *,
     label: str | None = None,
     config=None,
+    public_params: dict | None = None,
 ) -> SharedListing:
-    """Share an algorithm provider's secret model parameters, one unchunked array per parameter."""
+    """Share an algorithm provider's secret model parameters, one unchunked array per parameter.
+
+    `public_params` are the algorithm's public parameters this model fixes for every job (e.g. link,
+    scale, offset): the manifest commits to them, and nodes refuse a job spec that asks for others."""
     checked = {}
     for name, value in params.items():
         arr = np.asarray(value)
@@ -394,6 +419,7 @@ def share_model(
         spu_config_hash=spu_runtime.config_hash(config).hex(),
         arrays=tuple(ArraySpec(n, a.dtype.name, tuple(a.shape), (n,)) for n, a in checked.items()),
         nodes=sealer.nodes(),
+        public_params=dict(public_params or {}),
     )
     manifest.validate()
     return _finish(manifest, store)

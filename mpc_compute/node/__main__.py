@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import socket
+import sys
 from pathlib import Path
 
 import uvicorn
 
 from dx_core import keystore
 from dx_core.settings import get_settings
-from mpc_compute.node.app import make_app
+from mpc_compute.node.app import ControlAuth, make_app
 from mpc_compute.node.authorization import LocalSink, TriggerAuthorization
 from mpc_compute.node.service import NodeConfig, NodeService
 
@@ -32,15 +33,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port-file", type=Path, default=None, help="write the bound control port here")
     p.add_argument("--blobs", default=str(s.resolved_blob_dir), help="blob dir, exchange API URL or ipfs+URL")
     p.add_argument("--work-dir", type=Path, default=None)
-    p.add_argument("--rpc-url", default=None, help="chain JSON-RPC (omit: no chain, trigger-authorized jobs)")
+    p.add_argument("--rpc-url", default=None, help="chain JSON-RPC (required unless --dev-no-chain)")
+    p.add_argument(
+        "--dev-no-chain",
+        action="store_true",
+        help="development only: no chain (jobs authorized by the trigger's claim, nothing on-chain)",
+    )
+    p.add_argument(
+        "--operator",
+        default=None,
+        help="with --dev-no-chain: the address whose signature triggers jobs (on a chain: a Registry admin)",
+    )
+    p.add_argument(
+        "--deadline-margin-s",
+        type=float,
+        default=60.0,
+        help="refuse a job whose on-chain deadline is closer than this (seconds)",
+    )
     p.add_argument("--deployment", type=Path, default=None, help="deployment JSON of the ledger contracts")
     p.add_argument("--recv-timeout-ms", type=int, default=s.spu_recv_timeout_ms)
     p.add_argument("--connect-retry-times", type=int, default=30)
     p.add_argument("--connect-retry-interval-ms", type=int, default=500)
     p.add_argument("--job-timeout-s", type=float, default=3600.0)
-    p.add_argument("--tls-cert", type=Path, default=None)
-    p.add_argument("--tls-key", type=Path, default=None)
-    p.add_argument("--tls-ca", type=Path, default=None)
+    p.add_argument("--tls-cert", type=Path, default=None, help="this node's certificate (PEM): TLS links")
+    p.add_argument("--tls-key", type=Path, default=None, help="its private key (PEM)")
+    p.add_argument("--tls-ca", type=Path, default=None, help="the CA every peer's certificate must chain to")
     p.add_argument("--create-keystore", action="store_true", help="create the keystore if it is missing")
     p.add_argument(
         "--watch", action="store_true", help="also run jobs on JobAuthorized events (needs a chain)"
@@ -51,6 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     s = get_settings()
+    if not args.rpc_url and not args.dev_no_chain:
+        sys.exit(
+            "refusing to start: no chain (--rpc-url). Without a chain a node takes any trigger's claim as "
+            "the job and attests nothing on-chain; pass --dev-no-chain to run it so for development."
+        )
+    if args.dev_no_chain and not args.operator:
+        sys.exit("--dev-no-chain needs --operator ADDRESS: the key whose signature may trigger jobs")
     logging.basicConfig(
         level=s.log_level, format=f"node{args.index} %(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -59,9 +83,16 @@ def main(argv: list[str] | None = None) -> None:
     identity = keystore.load(args.keystore, keystore.password_from_env())
     spu = args.spu.split(",") if args.spu else [f"127.0.0.1:{s.spu_base_port + i}" for i in range(3)]
     tls = None
+    tls_given = [a for a in (args.tls_cert, args.tls_key, args.tls_ca) if a is not None]
+    if tls_given and len(tls_given) != 3:
+        # half a TLS setup would silently fall back to plaintext links
+        raise SystemExit("error: --tls-cert, --tls-key and --tls-ca go together (all three, or none)")
     if args.tls_cert:
         from mpc_compute.party import TlsConfig
 
+        missing = [str(p) for p in (args.tls_cert, args.tls_key, args.tls_ca) if not p.is_file()]
+        if missing:
+            raise SystemExit(f"error: TLS file(s) not found: {', '.join(missing)}")
         tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_ca)
     config = NodeConfig(
         index=args.index,
@@ -73,15 +104,24 @@ def main(argv: list[str] | None = None) -> None:
         connect_retry_interval_ms=args.connect_retry_interval_ms,
         job_timeout_s=args.job_timeout_s,
         tls=tls,
+        deadline_margin_s=args.deadline_margin_s,
     )
     if args.rpc_url:
         from mpc_compute.node.chain import chain_components
 
-        authorization, sink, source = chain_components(
+        authorization, sink, source, operators = chain_components(
             args.rpc_url, args.deployment or s.resolved_deployment_file, identity, args.index, config.work_dir
         )
+        control = ControlAuth(identity.address, operators.chain_id, operators.is_operator)
     else:
+        operator = args.operator.lower()
+        logging.getLogger("dx.node").warning(
+            "DEVELOPMENT MODE, NO CHAIN: node %d authorizes jobs by the trigger's claim and attests nothing "
+            "on-chain; never run it so for real data",
+            args.index,
+        )
         authorization, sink, source = TriggerAuthorization(), LocalSink(), None
+        control = ControlAuth(identity.address, 0, lambda address: address.lower() == operator)
     service = NodeService(config, identity, authorization, sink)
     if args.watch and source is not None:
         source.start(service)
@@ -94,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("dx.node").info(
         "node %d (%s) control API on %s:%d", args.index, identity.address, args.host, sock.getsockname()[1]
     )
-    server = uvicorn.Server(uvicorn.Config(make_app(service), log_level="warning"))
+    app = make_app(service, control, dev_no_chain=not args.rpc_url)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.run(sockets=[sock])
 
 

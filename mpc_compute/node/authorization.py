@@ -10,11 +10,14 @@ a chain configured.
 
 Jobs start from POST /jobs/{id}/run or from a `JobSource` (chain.ChainJobSource follows JobAuthorized).
 Attestations go to an `AttestationSink`: `ChainSink` submits them through Ledger.jobs; without a
-chain, `LocalSink` keeps them only in the job status (they are signed either way).
+chain, `LocalSink` keeps them only in the job status (they are signed either way). The sink also
+reports the job's on-chain status, deadline and the chain clock (`job_state`), which the node uses to
+refuse jobs too close to their deadline and to publish an output only once the job is COMPLETED.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +37,13 @@ class JobRecord:
     receiver_address: str | None = None
     # (kind, listing id) -> manifest hash the chain commits to; None: no chain, the spec's word
     listings: dict[tuple[str, int], bytes] | None = None
+    # check(spec, manifests, fetch) raising mpc_compute.policy.PolicyViolation, returning {dataset listing
+    # id: ListingFacts}; None: no chain, no policies
+    policy_check: Callable[..., dict] | None = None
+    # what the node attests it enforced: the digest of the dataset policy hashes the job binds
+    policy_digest: bytes | None = None
+    # who bought the job (the differencing guard's `buyer` scope); None: no chain
+    buyer: str | None = None
 
 
 class Authorization(Protocol):
@@ -48,10 +58,23 @@ class JobSource(Protocol):
     def stop(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class ChainJob:
+    """What the chain says about a job now: its status name, its deadline and the chain's clock (unix s)."""
+
+    status: str
+    deadline: int
+    now: int
+
+
 class AttestationSink(Protocol):
     def attest(self, attestation: Attestation) -> dict | None: ...
 
     def destroyed(self, receipt: DestructionReceipt) -> dict | None: ...
+
+    def job_state(self, job_id: int) -> ChainJob | None:
+        """The job on-chain (NotAuthorized if it does not exist); None when the node has no chain."""
+        ...
 
 
 def _hex32(claim: dict, key: str) -> bytes:
@@ -84,4 +107,7 @@ class LocalSink:
         return None
 
     def destroyed(self, receipt: DestructionReceipt) -> dict | None:
+        return None
+
+    def job_state(self, job_id: int) -> ChainJob | None:
         return None

@@ -6,7 +6,9 @@
   of every listing the job names (Market dataset manifestHash; an algorithm's secretParamsHash for
   a model), which the node checks the spec's inputs against.
 - `ChainSink` sends the attestation through `Ledger.jobs.attest` and the destruction receipt's
-  sha256 (over its canonical signed payload) through `Ledger.jobs.attest_destruction`.
+  sha256 (over its canonical signed payload) through `Ledger.jobs.attest_destruction`, and reads a
+  job's status and deadline against the chain's clock (`job_state`).
+- `ChainOperators` says whether an address may sign control requests (a Registry admin).
 - `ChainJobSource` follows JobAuthorized events and triggers the node for each one (`--watch`).
 """
 
@@ -24,7 +26,8 @@ from contracts.errors import TransactionFailed
 from contracts.types import JobStatus
 from dx_core.keystore import Identity
 from mpc_compute.attestation import Attestation, DestructionReceipt
-from mpc_compute.node.authorization import JobRecord, NotAuthorized
+from mpc_compute.node.authorization import ChainJob, JobRecord, NotAuthorized
+from mpc_compute.node.policy_gate import PolicyGate
 
 log = logging.getLogger("dx.node.chain")
 ZERO32 = b"\0" * 32
@@ -41,6 +44,7 @@ def _tx(result) -> dict:
 class ChainAuthorization:
     def __init__(self, ledger: Ledger, identity: Identity, index: int) -> None:
         self.ledger, self.identity, self.index = ledger, identity, index
+        self.gate = PolicyGate(ledger)
 
     def authorize(self, job_id: int, claim: dict | None) -> JobRecord:
         job = self.ledger.jobs.job(job_id)
@@ -53,6 +57,13 @@ class ChainAuthorization:
             raise NotAuthorized(
                 f"job {job_id} runs on cluster v{job.cluster_version}, whose node {self.index} is "
                 f"{nodes[self.index]}, not this node ({self.identity.address})"
+            )
+        # only the receiver can open the result: the key must be the one it registered on-chain
+        registered = self.ledger.registry.member(job.terms.result_receiver)
+        if registered is None or bytes(registered.encryption_key) != bytes(job.terms.result_key):
+            raise NotAuthorized(
+                f"job {job_id}: its result key is not the registered key of receiver "
+                f"{job.terms.result_receiver}"
             )
         listings: dict[tuple[str, int], bytes] = {}
         for dataset_id in job.dataset_ids:
@@ -67,6 +78,9 @@ class ChainAuthorization:
             receiver_key=bytes(job.terms.result_key),
             receiver_address=job.terms.result_receiver,
             listings=listings,
+            policy_check=lambda spec, manifests, fetch: self.gate.check(job, spec, manifests, fetch),
+            policy_digest=job.terms.policy_digest,
+            buyer=job.buyer,
         )
 
 
@@ -101,12 +115,36 @@ class ChainSink:
             )
         )
 
+    def refuse(self, job_id: int, rule: str) -> dict | None:
+        return _tx(self.ledger.jobs.refuse(self.identity.account, job_id, rule))
+
     def destroyed(self, receipt: DestructionReceipt) -> dict | None:
         digest = hashlib.sha256(receipt.payload()).digest()
         return {
             **_tx(self.ledger.jobs.attest_destruction(self.identity.account, receipt.job_id, digest)),
             "receipt_hash": digest.hex(),
         }
+
+    def job_state(self, job_id: int) -> ChainJob | None:
+        job = self.ledger.jobs.job(job_id)
+        if job is None:
+            raise NotAuthorized(f"job {job_id} does not exist on-chain")
+        # The latest block's timestamp is the clock attest() is judged by (block.timestamp).
+        now = int(self.ledger.w3.eth.get_block("latest")["timestamp"])
+        return ChainJob(job.status.name, int(job.deadline), now)
+
+
+class ChainOperators:
+    """Who may sign the node's control requests: an account holding the Registry's admin role."""
+
+    ADMIN_ROLE = ZERO32  # OpenZeppelin AccessControl's DEFAULT_ADMIN_ROLE
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.chain_id = int(ledger.deployment.chain_id)
+
+    def is_operator(self, address: str) -> bool:
+        return bool(self.ledger.registry.read("hasRole", self.ADMIN_ROLE, address))
 
 
 class ChainJobSource:
@@ -122,7 +160,15 @@ class ChainJobSource:
         self.ledger, self.index, self.interval, self.state_file = ledger, index, interval, state_file
         start = ledger.deployment.blocks.get("ComputeJobs", 0)
         if state_file is not None and state_file.exists():
-            start = int(json.loads(state_file.read_text())["next_block"])
+            try:
+                start = int(json.loads(state_file.read_text())["next_block"])
+            except (ValueError, KeyError, TypeError) as exc:
+                # Scanning again from the deployment is safe: a job this node attested is not pending.
+                log.warning(
+                    "watcher state %s is unreadable (%s): reading the chain from its deployment",
+                    state_file,
+                    exc,
+                )
         self.next_block = start
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -152,8 +198,11 @@ class ChainJobSource:
                     log.info("job %d not started: %s", job_id, exc)
         self.next_block = head + 1
         if self.state_file is not None:
+            # Written aside, then renamed: a node stopped mid-write left an empty file it could not start on.
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            self.state_file.write_text(json.dumps({"next_block": self.next_block}))
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"next_block": self.next_block}))
+            tmp.replace(self.state_file)
         return started
 
     def start(self, service) -> None:
@@ -173,11 +222,12 @@ class ChainJobSource:
 
 def chain_components(
     rpc_url: str, deployment: Path, identity: Identity, index: int, work_dir: Path
-) -> tuple[ChainAuthorization, ChainSink, ChainJobSource]:
-    """(authorization, sink, job source) for a node that follows the ledger at `rpc_url`."""
+) -> tuple[ChainAuthorization, ChainSink, ChainJobSource, ChainOperators]:
+    """(authorization, sink, job source, operators) for a node that follows the ledger at `rpc_url`."""
     ledger = connect(rpc_url, deployment, timeout=60)
     return (
         ChainAuthorization(ledger, identity, index),
         ChainSink(ledger, identity),
         ChainJobSource(ledger, index, Path(work_dir) / "watcher.json"),
+        ChainOperators(ledger),
     )

@@ -1,20 +1,33 @@
 """A compute node's job execution: authorize, fetch public documents, check, hand off to a worker, attest.
 
 Stages of an attempt (each recorded with its time in the job's timeline):
-authorized -> spec_fetched -> manifests_fetched -> program_checked -> shares_verified -> computed ->
-output_sealed -> destroyed -> attested -> destruction_attested, or failed/refused with the error.
+authorized -> spec_fetched -> manifests_fetched -> program_checked -> guard_planned -> shares_verified ->
+computed ->
+output_sealed -> destroyed -> output_held -> attested -> awaiting_completion -> output_published ->
+destruction_attested, or failed/refused with the error.
 The parent process only handles public data (spec, manifests, program, sealed output hash); the
 worker child process (node/worker.py) does everything that touches plaintext and exits. A failed
 job can be run again (a new attempt with a new worker).
+
+Deadlines: a job whose on-chain deadline is less than `deadline_margin_s` away is refused (rule
+"deadline_margin"), when triggered and again before its worker starts. The sealed output is kept in
+the node's work dir (it is ciphertext) and published to the blob store only once the job is COMPLETED
+on-chain: any two of the three replicated output shares reconstruct the result, so publishing after
+one's own attestation would hand a buyer the result of a job it can still reclaim. A job that ends
+REFUNDED or DISPUTED, or whose deadline passes first, never has its output published; the local copy
+is deleted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import multiprocessing
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from multiprocessing import forkserver
 from pathlib import Path
 
 from dx_core.cid import cid_from_digest
@@ -23,16 +36,34 @@ from mpc_compute.attestation import sign_attestation, sign_destruction
 from mpc_compute.blob_source import open_blob_source
 from mpc_compute.job_spec import JobSpec, JobSpecError, column_indices, compile_for, inputs_digest
 from mpc_compute.manifest import Manifest, ManifestError
+from mpc_compute.node import guard_store
 from mpc_compute.node.authorization import AttestationSink, Authorization, JobRecord, NotAuthorized
 from mpc_compute.node.worker import InputPlan, WorkOrder, worker_main
+from mpc_compute.policy import PolicyViolation
+
+log = logging.getLogger("dx.node.service")
+# Workers fork from a forkserver that imported these once: a fresh process per job still, without paying
+# SPU's and JAX's import (seconds) in every job. The server holds no secret: keys come down each pipe.
+WORKER_PRELOAD = ["mpc_compute.node.worker", "mpc_compute.party"]
+# An attempt stopped at one of these stages had attested its output: after a restart it goes on waiting.
+RESUMABLE_STAGES = ("attested", "awaiting_completion", "resumed")
 
 
 class JobRefused(Exception):
-    """The job must not run: its documents, shares or program do not check out."""
+    """The job must not run: its documents, shares or program do not check out, or a policy forbids it.
+    `rule` names what refused it (a policy rule, or the node check); the on-chain refusal carries it."""
+
+    def __init__(self, message: str, rule: str = "node-check") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class JobConflict(Exception):
     """The job is running or has already succeeded."""
+
+
+class DeadlineRefused(JobRefused):
+    """The job's on-chain deadline is closer than the node's margin (rule deadline_margin)."""
 
 
 @dataclass
@@ -46,6 +77,12 @@ class NodeConfig:
     connect_retry_interval_ms: int = 500
     job_timeout_s: float = 3600.0
     tls: object | None = None
+    # refuse a job whose on-chain deadline is closer than this: it could not attest in time
+    deadline_margin_s: float = 60.0
+    # waiting for COMPLETED: how often to read the chain, and how long past the deadline (wall clock)
+    # to keep waiting when the chain mines no block that would settle it
+    settle_poll_s: float = 1.0
+    settle_grace_s: float = 300.0
 
 
 @dataclass
@@ -58,6 +95,8 @@ class JobState:
     attestation: dict | None = None
     destruction: dict | None = None
     chain: dict = field(default_factory=dict)
+    # the part of `error` the control API may show: built from chain facts and the node's rules only
+    public_error: str | None = None
     on_change: object = field(default=None, repr=False, compare=False)
 
     def stage(self, name: str, detail: str | None = None, at: float | None = None) -> None:
@@ -78,6 +117,19 @@ class JobState:
             "attestation": self.attestation,
             "destruction": self.destruction,
             "chain": self.chain,
+            "public_error": self.public_error,
+        }
+
+    def public_dict(self) -> dict:
+        """What the control API shows on a chain: no more than the chain already does (stage names and
+        times, status, transactions); no attestation, output CID, stage details or error text."""
+        return {
+            "job_id": self.job_id,
+            "status": self.status,
+            "attempt": self.attempt,
+            "timeline": [{k: e[k] for k in ("stage", "at", "attempt") if k in e} for e in self.timeline],
+            "error": self.public_error,
+            "chain": self.chain,
         }
 
 
@@ -92,9 +144,16 @@ class NodeService:
         # one SPU link per node address: attempts take turns (the watcher triggers in chain order)
         self._spu_lock = threading.Lock()
         self._threads: dict[int, threading.Thread] = {}
+        self.kept_cohorts = guard_store.GuardStore(Path(config.work_dir) / "guard")
         self._jobs_dir = Path(config.work_dir) / "jobs"
         self._jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._workers = multiprocessing.get_context("forkserver")
+        self._workers.set_forkserver_preload(WORKER_PRELOAD)
+        # warm it now, off the start-up path, so that the first job does not wait for the imports either
+        threading.Thread(target=forkserver.ensure_running, name="worker-forkserver", daemon=True).start()
         self._load_jobs()
+        for thread in self._threads.values():  # attempts that were awaiting completion when it stopped
+            thread.start()
 
     # ------------------------------------------------------------------ status, kept across restarts
 
@@ -102,10 +161,25 @@ class NodeService:
         for path in sorted(self._jobs_dir.glob("*.json")):
             doc = json.loads(path.read_text())
             state = JobState(**doc)
-            if state.status in ("queued", "running"):
-                state.status, state.error = "failed", "the node restarted during this attempt"
-                state.stage("failed", state.error)
             self.jobs[state.job_id] = state
+            if state.status not in ("queued", "running"):
+                continue
+            held = self._held_path(state)
+            stages = [e["stage"] for e in state.timeline if e.get("attempt") == state.attempt]
+            if held.exists() and state.attestation and stages and stages[-1] in RESUMABLE_STAGES:
+                thread = threading.Thread(
+                    target=self._resume_publication,
+                    args=(state, held),
+                    name=f"job-{state.job_id}",
+                    daemon=True,
+                )
+                self._threads[state.job_id] = thread
+                continue
+            held.unlink(missing_ok=True)  # not attested: nothing may ever publish it; a new attempt may run
+            state.status, state.error = "failed", "the node restarted during this attempt"
+            state.public_error = state.error
+            state.stage("failed", state.error)
+            self.save(state)
 
     def save(self, state: JobState) -> None:
         """Persist a job's public status (no secrets, no shares) so GET /jobs survives a restart."""
@@ -118,7 +192,14 @@ class NodeService:
         return self.jobs.get(job_id)
 
     def trigger(self, job_id: int, claim: dict | None = None) -> JobState:
-        """Start an attempt in the background; JobConflict if one runs or the job is done."""
+        """Start an attempt in the background; JobConflict if one runs or the job is done.
+
+        The caller must be trusted (the chain watcher in process, or the control API after checking the
+        operator's signature). A job the chain does not authorize (NotAuthorized) or whose deadline is
+        too close (JobRefused) is refused here, before any state, thread or file exists for it.
+        """
+        self.authorization.authorize(job_id, claim)
+        self.check_deadline(job_id)
         with self._lock:
             state = self.jobs.get(job_id)
             if state is not None and state.status in ("queued", "running"):
@@ -152,33 +233,168 @@ class NodeService:
 
     def _attempt(self, state: JobState, claim: dict | None) -> None:
         state.status = "running"
+        held: Path | None = None
         try:
             record = self.authorization.authorize(state.job_id, claim)
             state.stage("authorized")
+            self.check_deadline(state.job_id)
             order = self._prepare(state, record)
             with self._spu_lock:
+                self.check_deadline(state.job_id)  # it may have waited its turn behind another job
+                # read and written inside the turn: the job before this one has filed its cohort
+                order = self._attach_kept_cohorts(order, record, state)
                 report = self._execute(order, state)
+                if report.get("ok") and order.guard is not None:
+                    guard_store.keep(
+                        order.guard, self.kept_cohorts, state.job_id, record.buyer, report.pop("guard_kept")
+                    )
             if not report.get("ok"):
                 state.error = report.get("error", "worker failed without a report")
                 state.status = "refused" if report.get("kind") == "refused" else "failed"
+                state.public_error = (
+                    "the node refused its input shares" if state.status == "refused" else "the worker failed"
+                )
                 state.stage(state.status, state.error)
+                log.warning("job %d attempt %d: %s", state.job_id, state.attempt, state.error)
                 self._receipt(state, report)
                 return
-            report["output_cid"] = self.blobs.put(report.pop("sealed_output"))
-            state.stage("output_stored")
+            sealed = report.pop("sealed_output")
+            held = self._hold(state, sealed)
+            report["output_cid"] = cid_from_digest(hashlib.sha256(sealed).digest())
+            state.stage("output_held")
             self._attest(state, record, order, report)
-            self._receipt(state, report)
-            state.status = "succeeded"
+            self._publish_when_completed(state, held, sealed, report)
         except NotAuthorized as exc:
-            self._fail(state, "refused", f"not authorized: {exc}")
+            self._fail(state, "refused", f"not authorized: {exc}", public=True)
+        except DeadlineRefused as exc:
+            self._fail(state, "refused", str(exc), public=True)
         except JobRefused as exc:
             self._fail(state, "refused", str(exc))
+            self._refuse_on_chain(state, exc.rule)
         except Exception as exc:
             self._fail(state, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            if held is not None:
+                held.unlink(missing_ok=True)
 
-    def _fail(self, state: JobState, status: str, error: str) -> None:
+    def _publish_when_completed(self, state: JobState, held: Path, sealed: bytes, report: dict) -> None:
+        """Wait for the job's end on-chain: publish the attested output if it COMPLETED, else delete it."""
+        outcome = self._await_settlement(state)
+        if outcome not in (None, "COMPLETED"):
+            # Deleted before the status says so: whoever reads "failed" finds nothing held.
+            held.unlink(missing_ok=True)
+            self._fail(
+                state,
+                "failed",
+                f"output withheld: job {state.job_id} ended {outcome} on-chain, not COMPLETED; "
+                "the sealed output was deleted unpublished",
+                public=True,
+            )
+            report.setdefault("destroyed", {})["sealed_output"] = "deleted, never published"
+            try:  # it attested, so it also says on-chain that it destroyed what it held
+                self._receipt(state, report, on_chain=True)
+            except Exception as exc:
+                log.warning("job %d: destruction receipt not sent: %s", state.job_id, exc)
+            return
+        published = self.blobs.put(sealed)
+        if published != report["output_cid"]:
+            raise RuntimeError(f"the blob store filed the output as {published}, not the attested CID")
+        state.stage("output_published")
+        self._receipt(state, report)
+        state.status = "succeeded"
+
+    def _resume_publication(self, state: JobState, held: Path) -> None:
+        """After a restart: an attempt that had attested and was waiting for COMPLETED goes on waiting,
+        with the sealed output it held (checked against the CID it attested), instead of failing and
+        leaving a job whose result one share short."""
+        state.on_change = lambda: self.save(state)
+        try:
+            state.stage("resumed", "the node restarted while the job awaited completion on-chain")
+            sealed = held.read_bytes()
+            cid = cid_from_digest(hashlib.sha256(sealed).digest())
+            if cid != state.attestation["output_cid"]:
+                raise RuntimeError(f"the held output is {cid}, not the CID this node attested")
+            self._publish_when_completed(state, held, sealed, {"output_cid": cid})
+        except Exception as exc:
+            self._fail(state, "failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            held.unlink(missing_ok=True)
+            self.save(state)
+
+    def _refuse_on_chain(self, state: JobState, rule: str) -> None:
+        """Notarize the refusal: the first refusing node ends the job on-chain (the buyer is refunded, the
+        uses return); the others find it already refused, which is what they wanted."""
+        refuse = getattr(self.sink, "refuse", None)
+        if refuse is None:
+            return
+        try:
+            tx = refuse(state.job_id, rule)
+            if tx:
+                state.chain["refuse"] = tx
+        except Exception as exc:  # another node refused first, or the job ended otherwise
+            state.chain["refuse_error"] = str(exc)[:200]
+
+    def _fail(self, state: JobState, status: str, error: str, public: bool = False) -> None:
+        """End the attempt. Only errors made of chain facts and node rules (`public`) are shown by the
+        control API; the others may name paths or internals and go to the node's log and status file."""
         state.status, state.error = status, error
+        state.public_error = error if public else f"the attempt {status} (see the node's log)"
         state.stage(status, error)
+        log.warning("job %d attempt %d %s: %s", state.job_id, state.attempt, status, error)
+
+    # ------------------------------------------------------------------ deadline and publication
+
+    def check_deadline(self, job_id: int) -> None:
+        """DeadlineRefused when the job's on-chain deadline is closer than the node's margin."""
+        view = self.sink.job_state(job_id)
+        if view is None:  # no chain: no deadline to keep
+            return
+        # The later of the chain's last block and the wall clock: a chain that has mined no block for a
+        # while still judges attest() by the timestamp of the block it mines next.
+        now = max(view.now, int(time.time()))
+        left = view.deadline - now
+        margin = self.config.deadline_margin_s
+        if left < margin:
+            raise DeadlineRefused(
+                f"refused by rule deadline_margin: job {job_id}'s on-chain deadline is "
+                f"{f'in {left}s' if left >= 0 else f'{-left}s past'}, less than this node's margin "
+                f"of {margin:.0f}s"
+            )
+
+    def _hold(self, state: JobState, sealed: bytes) -> Path:
+        """Keep the sealed output (ciphertext) in the work dir until the chain says the job is done."""
+        path = self._held_path(state)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(sealed)
+        return path
+
+    def _held_path(self, state: JobState) -> Path:
+        return Path(self.config.work_dir) / "held" / f"{state.job_id}.{state.attempt}.sealed"
+
+    def _await_settlement(self, state: JobState) -> str | None:
+        """Wait until the job leaves AUTHORIZED on-chain; its final status name, or "EXPIRED" once the
+        deadline has passed without it (no attestation can land then). None without a chain."""
+        first = self.sink.job_state(state.job_id)
+        if first is None:
+            return None
+        state.stage("awaiting_completion")
+        deadline = first.deadline
+        while True:
+            try:
+                view = self.sink.job_state(state.job_id)
+            except NotAuthorized:
+                return "GONE"
+            except Exception as exc:  # a chain that does not answer for a moment is not the job's end
+                log.warning("job %d: reading its status on-chain failed (will retry): %s", state.job_id, exc)
+                view = None
+            if view is not None:
+                if view.status != "AUTHORIZED":
+                    return view.status
+                if view.now > view.deadline:  # a block past the deadline exists: attest() reverts now
+                    return "EXPIRED"
+            if time.time() > deadline + self.config.settle_grace_s:
+                return "EXPIRED"
+            time.sleep(self.config.settle_poll_s)
 
     def _prepare(self, state: JobState, record: JobRecord) -> WorkOrder:
         idx = self.config.index
@@ -207,6 +423,13 @@ class NodeService:
                     f"input {job_input.name!r}: shares for node {idx} are sealed to key {mine[:16]}..."
                 )
         state.stage("manifests_fetched")
+        listings = None
+        if record.policy_check is not None:
+            try:
+                listings = record.policy_check(spec, manifests, self.blobs.get)
+            except PolicyViolation as exc:
+                raise JobRefused(str(exc), rule=exc.rule) from None
+            state.stage("policy_checked")
         try:
             program = compile_for(spec, manifests)
         except JobSpecError as exc:
@@ -246,7 +469,31 @@ class NodeService:
             connect_retry_times=self.config.connect_retry_times,
             connect_retry_interval_ms=self.config.connect_retry_interval_ms,
             tls=self.config.tls,
+            guard=guard_store.guard_order(spec, manifests, program, listings),
         )
+
+    def _attach_kept_cohorts(self, order: WorkOrder, record: JobRecord, state: JobState) -> WorkOrder:
+        """The order with this node's kept cohorts of its datasets: the differencing guard's history."""
+        if order.guard is None:
+            return order
+        try:
+            guard = guard_store.with_priors(
+                order.guard, self.kept_cohorts, state.job_id, record.buyer, self._ended_without_release
+            )
+            guard = guard_store.compiled(guard, order.program)
+        except (guard_store.GuardStateError, ValueError) as exc:
+            raise JobRefused(f"differencing guard: {exc}", rule="differencing-guard") from None
+        checked = sum(len(s.priors) for s in guard.segments if s.k >= 2)
+        state.stage("guard_planned", f"{checked} earlier cohort(s) checked")
+        return replace(order, guard=guard)
+
+    def _ended_without_release(self, job_id: int) -> bool:
+        """A kept cohort stops counting once the chain says its job can no longer release anything."""
+        try:
+            job = self.sink.job_state(job_id)
+        except NotAuthorized:  # no such job on this chain (any more)
+            return True
+        return job is not None and job.status in ("DECLINED", "REFUNDED", "REFUSED")
 
     @staticmethod
     def _check_listings(spec: JobSpec, record: JobRecord) -> None:
@@ -270,7 +517,7 @@ class NodeService:
             raise JobRefused(f"the job names listings {unused} that the job spec does not use")
 
     def _execute(self, order: WorkOrder, state: JobState) -> dict:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = self._workers
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=worker_main, args=(child,), name=f"dx-worker-{order.job_id}", daemon=True)
         proc.start()
@@ -319,7 +566,7 @@ class NodeService:
             state.chain["attest"] = tx
         state.stage("attested")
 
-    def _receipt(self, state: JobState, report: dict) -> None:
+    def _receipt(self, state: JobState, report: dict, on_chain: bool = False) -> None:
         destroyed = {
             "attempt": state.attempt,
             "decrypted_input_shares": "overwritten in the worker, worker process exited",
@@ -329,7 +576,7 @@ class NodeService:
         }
         receipt = sign_destruction(self.identity.account, state.job_id, self.config.index, destroyed)
         state.destruction = receipt.to_dict()
-        if state.status == "running":
+        if on_chain or state.status == "running":
             tx = self.sink.destroyed(receipt)
             if tx:
                 state.chain["destroyed"] = tx

@@ -1,8 +1,9 @@
 """The job worker: a child process that opens a node's sealed shares, runs its SPU party, seals the output.
 
 Everything that ever holds plaintext (decrypted input shares, the SPU runtime and its intermediates,
-the output share before sealing) lives only in this process. It is started per job attempt with the
-`spawn` method (a fresh interpreter, nothing inherited), gets the node's X25519 key through a pipe,
+the output share before sealing) lives only in this process. It is started per job attempt, forked
+from the node's forkserver (a clean interpreter that only imported SPU and JAX: nothing of the node
+service or of earlier jobs is inherited), gets the node's X25519 key through a pipe,
 and exits when the job ends; before exiting it overwrites the buffers it still references. Its
 process exit is what finally destroys the plaintext: the node service never sees any.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import sys
 import time
 import traceback
@@ -27,8 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from mpc_compute.blob_source import open_blob_source
 from mpc_compute.envelope import (
     EnvelopeError,
+    guard_context,
     open_bundle,
     pack_outputs,
+    public_bytes,
     result_context,
     seal,
     share_context,
@@ -59,6 +63,30 @@ class InputPlan:
 
 
 @dataclass(frozen=True)
+class GuardSegmentOrder:
+    """One dataset's rows in the cohort, its k, and this node's sealed kept cohorts of earlier jobs."""
+
+    input_name: str
+    manifest_hash: str
+    offset: int
+    rows: int
+    k: int
+    scope: str = "any"  # the dataset policy's difference_scope: whose earlier cohorts count
+    priors: tuple[tuple[int, bytes], ...] = field(default=(), repr=False)  # (job id, sealed share)
+
+
+@dataclass(frozen=True)
+class GuardOrder:
+    """The differencing guard to run after the program (mpc_compute/guard.py)."""
+
+    cohort_output: str
+    release_output: str
+    guard_output: str
+    segments: tuple[GuardSegmentOrder, ...]
+    program: object | None = None  # its CompiledProgram, compiled by the service
+
+
+@dataclass(frozen=True)
 class WorkOrder:
     job_id: int
     index: int
@@ -72,6 +100,7 @@ class WorkOrder:
     connect_retry_times: int
     connect_retry_interval_ms: int
     tls: object | None = None
+    guard: GuardOrder | None = None
 
 
 def wipe(buf: bytes | bytearray | None) -> None:
@@ -142,6 +171,43 @@ def open_inputs(order: WorkOrder, held: list) -> dict[str, bytes]:
     return inputs
 
 
+def open_guard(order: WorkOrder, held: list):
+    """The guard plan with this node's kept shares of the earlier cohorts opened; refuses a bad one."""
+    from mpc_compute import guard
+
+    key = X25519PrivateKey.from_private_bytes(order.x25519_private)
+    segments = []
+    for seg in order.guard.segments:
+        priors = []
+        for job_id, sealed in seg.priors:
+            try:
+                share = open_bundle(sealed, key, guard_context(seg.manifest_hash, job_id, order.index))
+            except EnvelopeError as exc:
+                raise ShareCheckError(
+                    f"kept cohort of job {job_id} for input {seg.input_name!r} refused: {exc}"
+                ) from None
+            held.append(share)
+            priors.append(guard.Prior(job_id, share))
+        segments.append(guard.Segment(seg.input_name, seg.offset, seg.rows, seg.k, tuple(priors)))
+    g = order.guard
+    return guard.GuardPlan(g.cohort_output, g.release_output, g.guard_output, tuple(segments), g.program)
+
+
+def seal_kept(order: WorkOrder, outputs: dict[str, bytes]) -> dict[str, bytes]:
+    """Take this node's kept cohort shares out of the outputs and seal each to the node's own key."""
+    from mpc_compute import guard
+
+    me = public_bytes(X25519PrivateKey.from_private_bytes(order.x25519_private).public_key())
+    return {
+        seg.input_name: seal(
+            outputs.pop(guard.kept_name(seg.input_name)),
+            me,
+            guard_context(seg.manifest_hash, order.job_id, order.index),
+        )
+        for seg in order.guard.segments
+    }
+
+
 def pack_and_seal(order: WorkOrder, outputs: dict[str, bytes], held: list) -> bytes:
     packed = pack_outputs(outputs)
     held.append(packed)
@@ -163,6 +229,7 @@ def execute(order: WorkOrder, notify=lambda stage, at: None) -> dict:
 
     try:
         inputs = open_inputs(order, held)
+        plan = open_guard(order, held) if order.guard is not None else None
         stage("shares_verified")
         outputs = run_party(
             order.index,
@@ -174,13 +241,20 @@ def execute(order: WorkOrder, notify=lambda stage, at: None) -> dict:
             connect_retry_times=order.connect_retry_times,
             connect_retry_interval_ms=order.connect_retry_interval_ms,
             link_id=f"dx-job-{order.job_id}",
+            differencing_guard=plan,
         )
         held.extend(outputs.values())
         stage("computed")
+        kept = seal_kept(order, outputs) if plan is not None else {}
         sealed = pack_and_seal(order, outputs, held)
         stage("output_sealed")
         # only ciphertext leaves the worker: the node stores it under its own blob-store identity
-        report.update(ok=True, sealed_output=sealed, output_share_hash=hashlib.sha256(sealed).hexdigest())
+        report.update(
+            ok=True,
+            sealed_output=sealed,
+            output_share_hash=hashlib.sha256(sealed).hexdigest(),
+            guard_kept=kept,
+        )
     except ShareCheckError as exc:
         report.update(error=str(exc), kind="refused")
     except Exception as exc:
@@ -200,8 +274,13 @@ def execute(order: WorkOrder, notify=lambda stage, at: None) -> dict:
 
 
 def worker_main(conn) -> None:
-    """Entry point of the spawned process: read one WorkOrder from the pipe, send back the report."""
+    """Entry point of the worker process: read one WorkOrder from the pipe, send back the report."""
     order = conn.recv()
+    # into the node's log (the forkserver's stderr is the node's): the party's phase timings, never data
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"node{order.index} worker {order.job_id} %(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         conn.send(("report", execute(order, lambda name, at: conn.send(("stage", name, at)))))
     finally:
