@@ -12,6 +12,10 @@ address and public key as associated data, so a file whose halves were swapped b
 fails to load. Services read the password from DX_KEYSTORE_PASSWORD (`password_from_env`), and their
 key setting (a 0x key or a keystore path) with `load_signer`. Nothing here logs a key; an
 `Identity`'s repr shows only its public parts.
+
+The public development material lives here too, in one home: `DEV_ADDRESSES` (the accounts of the
+Anvil/Ganache default mnemonic), `DEV_PASSWORD` (the local demo's keystore password) and
+`DEV_CHAIN_IDS`. `refuse_dev_address` is the one check that keeps them off any other chain.
 """
 
 from __future__ import annotations
@@ -36,10 +40,60 @@ from eth_account.signers.local import LocalAccount
 
 DEFAULT_SCRYPT_N = 2**17
 PASSWORD_ENV = "DX_KEYSTORE_PASSWORD"
+# Shipped in the source, so it protects nothing: only the local demo stack on a dev chain may use it.
+DEV_PASSWORD = "dx-local-demo-only"
+# Chain ids Anvil (31337) and Ganache (1337) use by default: a local dev chain has one of these.
+DEV_CHAIN_IDS = frozenset({31337, 1337})
+# The accounts of the public mnemonic "test test ... junk" (m/44'/60'/0'/0/i, i = 0..19): every
+# Anvil and Ganache prints their private keys, so anything they hold on a real chain is anyone's.
+DEV_ADDRESSES: tuple[str, ...] = (
+    "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+    "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+    "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+    "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+    "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc",
+    "0x976EA74026E726554dB657fA54763abd0C3a0aa9",
+    "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955",
+    "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f",
+    "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720",
+    "0xBcd4042DE499D14e55001CcbB24a551F3b954096",
+    "0x71bE63f3384f5fb98995898A86B02Fb2426c5788",
+    "0xFABB0ac9d68B0B445fB7357272Ff202C5651694a",
+    "0x1CBd3b2770909D4e10f157cABC84C7264073C9Ec",
+    "0xdF3e18d64BC6A983f673Ab319CCaE4f1a57C7097",
+    "0xcd3B766CCDd6AE721141F452C550Ca635964ce71",
+    "0x2546BcD3c84621e976D8185a91A922aE77ECEc30",
+    "0xbDA5747bFD65F08deb54cb465eB87D40e51B197E",
+    "0xdD2FD4581271e230360230F9337D5c0430Bf44C0",
+    "0x8626f6940E2eb28930eFb4CeF49B2d1F2C9C1199",
+)
+_DEV_LOWER = frozenset(a.lower() for a in DEV_ADDRESSES)
 
 
 class KeystoreError(Exception):
     """A keystore that cannot be read, or a wrong password."""
+
+
+class DevKeyError(KeystoreError):
+    """A public development key or password offered where only real secrets are acceptable."""
+
+
+def is_dev_address(address: str) -> bool:
+    """Whether `address` is one of the public development accounts."""
+    return address.lower() in _DEV_LOWER
+
+
+def refuse_dev_address(address: str, what: str, chain_id: int | None = None) -> None:
+    """Raise DevKeyError when `what` (e.g. "the operator's keystore keys/operator.json") holds a
+    public development account: the caller has decided it is not on the local dev chain."""
+    if is_dev_address(address):
+        index = [a.lower() for a in DEV_ADDRESSES].index(address.lower())
+        where = f"chain {chain_id}" if chain_id is not None else "a chain other than the local dev chain"
+        raise DevKeyError(
+            f"{what} is {address}, public development account #{index} of the Anvil/Ganache mnemonic; "
+            f"refused on {where} (rule: dev keys only on the stack's own local dev chain)"
+        )
 
 
 @dataclass(frozen=True)

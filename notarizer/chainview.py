@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ JOB_EVENTS = frozenset(
         "JobDisputed",
         "DestructionAttested",
         "JobRefunded",
+        "JobRefused",
     }
 )
 
@@ -37,6 +39,25 @@ class ChainCheckpoint:
     block_number: int
 
 
+# Integers from 2^53 up are logged as decimal strings: JSON readers lose precision beyond it.
+_JSON_SAFE_INT = 2**53
+
+
+def json_args(value: Any) -> Any:
+    """Decoded event arguments in the form the exchange's indexer logs them (exchange_api.chain.jsonable
+    of contracts.tx's plain decoding): bytes as 0x-hex, structs as objects, tuples as lists, integers
+    from 2^53 up as decimal strings; addresses stay as web3 decodes them (checksummed)."""
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {str(k): json_args(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_args(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _JSON_SAFE_INT:
+        return str(value)
+    return value
+
+
 @dataclass(frozen=True)
 class ChainEvent:
     """A ledger event as the chain reports it; an entry references it by (tx_hash, log_index)."""
@@ -46,6 +67,11 @@ class ChainEvent:
     log_index: int
     block_number: int
     args: dict[str, Any]
+    contract: str = "ComputeJobs"
+
+    def logged_args(self) -> dict[str, Any]:
+        """The arguments as a log entry records them (see `json_args`), to compare with an entry's."""
+        return json_args(self.args)
 
 
 class ChainView:
@@ -120,14 +146,18 @@ class ChainView:
                 name = by_topic.get(bytes(log["topics"][0])) if log["topics"] else None
                 if name is None:
                     continue
-                decoded = contract.events[name]().process_log(log)
+                event = contract.events[name]()
+                decoded = event.process_log(log)
+                # The ABI's argument order (web3 lists indexed arguments first), as the indexer keeps it.
+                args = {i["name"]: decoded["args"][i["name"]] for i in event.abi["inputs"]}
                 out.append(
                     ChainEvent(
                         name,
                         HexBytes(log["transactionHash"]).to_0x_hex(),
                         int(log["logIndex"]),
                         int(log["blockNumber"]),
-                        dict(decoded["args"]),
+                        args,
+                        contract_name,
                     )
                 )
         return out

@@ -31,6 +31,7 @@ class Kind(StrEnum):
     JOB_REFUNDED = "job.refunded"
     JOB_DISPUTED = "job.disputed"
     JOB_DECLINED = "job.declined"
+    JOB_REFUSED = "job.refused"
     MANIFEST_COMMITTED = "manifest.committed"
     NODE_ATTESTATION = "node.attestation"
     NODE_DESTRUCTION = "node.destruction"

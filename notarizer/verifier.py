@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from notarizer.chainview import JOB_EVENTS, ChainCheckpoint, ChainEvent, ChainView
@@ -13,18 +15,39 @@ from notarizer.proofs import MemoryTree, leaf_hash, verify_consistency
 # Candidate positions searched for a displaced entry beyond its neighbours (bounded so a log rewritten
 # wholesale costs O(n * this), not O(n^2)).
 _MAX_SEARCH = 256
+_HEX = re.compile(r"0x[0-9a-fA-F]*")
+
+
+INTEGRITY = "integrity"
+VIOLATION = "violation"
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem. `problem` is one of: changed, dropped, inserted, reordered, forked-root,
-    root-mismatch, truncated, missing-entry, phantom-reference, malformed, unanchored, checkpoint-note."""
+    """One problem. `problem` is one of: changed, argument-mismatch, dropped, inserted, reordered,
+    forked-root, root-mismatch, truncated, missing-entry, phantom-reference, malformed, unanchored,
+    checkpoint-note (all of category "integrity": the log does not match the chain), or violation
+    (category "violation": the log is faithful but a job broke its listing's policy)."""
 
     problem: str
     detail: str
     seq: int | None = None
     checkpoint: int | None = None
     severity: str = "error"
+    category: str = INTEGRITY
+
+
+# Given every job event the chain holds, grouped by job id (chain order), the compliance findings.
+ComplianceCheck = Callable[[dict[int, list[ChainEvent]]], list[Finding]]
+
+
+def check_compliance(jobs: dict[int, list[ChainEvent]]) -> list[Finding]:
+    """The compliance check: findings of category "violation" (problem "violation") for each job that
+    broke its listing's policy. Only the chain's own events reach it, never a log entry's word.
+
+    No policy is enforced here yet: this is the place for it (pass another `ComplianceCheck` to
+    `verify` / `verify_entries` meanwhile)."""
+    return []
 
 
 @dataclass
@@ -34,10 +57,26 @@ class VerificationReport:
     anchored_size: int
     chain_events: int | None
     findings: list[Finding] = field(default_factory=list)
+    # entry seq -> the chain event it records, for entries whose event, job and every recorded
+    # argument match the chain: the only arguments a usage report may be built from.
+    checked: dict[int, ChainEvent] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def violations(self) -> list[Finding]:
+        return [f for f in self.errors if f.category == VIOLATION]
+
+    @property
+    def integrity_ok(self) -> bool:
+        """Whether the log matches the chain (policy violations aside)."""
+        return not any(f.category == INTEGRITY for f in self.errors)
+
+    def checked_args(self) -> dict[int, dict[str, Any]]:
+        """Entry seq -> the chain-checked event {"event", "args"} (args as logged): for notarizer.usage."""
+        return {seq: {"event": ev.event, "args": ev.logged_args()} for seq, ev in self.checked.items()}
 
     def errors_of(self, problem: str) -> list[Finding]:
         return [f for f in self.errors if f.problem == problem]
@@ -53,6 +92,8 @@ class VerificationReport:
             "checkpoints": self.checkpoints,
             "anchored_size": self.anchored_size,
             "chain_events": self.chain_events,
+            "checked_events": len(self.checked),
+            "violations": len(self.violations),
             "findings": [asdict(f) for f in self.findings],
         }
 
@@ -273,18 +314,80 @@ def chain_reference(payload: Any) -> dict[str, Any] | None:
     return None
 
 
+def _differences(path: str, chain: Any, logged: Any) -> list[str]:
+    """Where `logged` (an entry's recorded arguments) differs from `chain` (the event's, as logged)."""
+    if isinstance(chain, dict) and isinstance(logged, dict):
+        out = []
+        for key in chain:
+            where = f"{path}.{key}" if path else key
+            if key not in logged:
+                out.append(f"{where} is missing (the chain has {_show(chain[key])})")
+            else:
+                out.extend(_differences(where, chain[key], logged[key]))
+        out.extend(
+            f"{path + '.' if path else ''}{key} is not an argument of the event (the entry has "
+            f"{_show(logged[key])})"
+            for key in logged
+            if key not in chain
+        )
+        return out
+    if _same(chain, logged):
+        return []
+    return [f"{path}: the entry has {_show(logged)}, the chain has {_show(chain)}"]
+
+
+def _same(chain: Any, logged: Any) -> bool:
+    if isinstance(chain, list) and isinstance(logged, list):
+        return len(chain) == len(logged) and all(_same(c, v) for c, v in zip(chain, logged, strict=True))
+    if isinstance(chain, str) and isinstance(logged, str) and _HEX.fullmatch(chain):
+        return chain.lower() == logged.lower()  # an address or hex in another letter case is the same value
+    return type(chain) is type(logged) and chain == logged
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _argument_findings(seq: int, payload: dict[str, Any], ev: ChainEvent) -> list[Finding]:
+    """Every recorded argument of entry `seq` compared with the chain event: an entry may cite an event
+    without recording arguments (then only the chain's are used), but what it records must be exact."""
+    found = []
+    where = f"entry seq {seq} ({ev.event} of tx {ev.tx_hash} log {ev.log_index})"
+    if "args" in payload:
+        logged = payload["args"]
+        if not isinstance(logged, dict):
+            diffs = [f"args: the entry has {_show(logged)}, not an object of arguments"]
+        else:
+            diffs = _differences("", ev.logged_args(), logged)
+        found += [Finding("argument-mismatch", f"{where}: argument {d}", seq) for d in diffs]
+    for key, chain_value in (("block", ev.block_number), ("contract", ev.contract)):
+        if key in payload and payload[key] != chain_value:
+            found.append(
+                Finding(
+                    "argument-mismatch",
+                    f"{where}: {key}: the entry has {_show(payload[key])}, "
+                    f"the chain has {_show(chain_value)}",
+                    seq,
+                )
+            )
+    return found
+
+
 def _chain_events(
     by_seq: dict[int, LogEntry],
     events: list[ChainEvent],
     findings: list[Finding],
     log_exists: Callable[[str, int], bool] | None,
-) -> None:
+) -> dict[int, ChainEvent]:
+    """Match chain events and the entries citing them both ways; returns the entries checked in full."""
     refs: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
     for seq, e in by_seq.items():
         ref = chain_reference(e.payload)
         if ref is not None:
             refs[(str(ref["tx_hash"]).lower(), int(ref["log_index"]))] = (seq, ref)
     seen = set()
+    checked: dict[int, ChainEvent] = {}
     for ev in events:
         key = (ev.tx_hash.lower(), ev.log_index)
         job = ev.args.get("jobId")
@@ -308,7 +411,8 @@ def _chain_events(
                     seq,
                 )
             )
-        elif job is not None and f"job:{job}" not in by_seq[seq].subjects:
+            continue
+        if job is not None and f"job:{job}" not in by_seq[seq].subjects:
             findings.append(
                 Finding(
                     "changed",
@@ -316,6 +420,11 @@ def _chain_events(
                     seq,
                 )
             )
+            continue
+        wrong = _argument_findings(seq, by_seq[seq].payload, ev)
+        findings.extend(wrong)
+        if not wrong:
+            checked[seq] = ev
     for key, (seq, ref) in refs.items():
         if key in seen:
             continue
@@ -329,6 +438,15 @@ def _chain_events(
                     seq,
                 )
             )
+    return checked
+
+
+def _by_job(events: list[ChainEvent]) -> dict[int, list[ChainEvent]]:
+    jobs: dict[int, list[ChainEvent]] = {}
+    for ev in events:
+        if ev.args.get("jobId") is not None:
+            jobs.setdefault(int(ev.args["jobId"]), []).append(ev)
+    return jobs
 
 
 def verify_entries(
@@ -336,8 +454,10 @@ def verify_entries(
     checkpoints: list[ChainCheckpoint],
     chain_events: list[ChainEvent] | None = None,
     log_exists: Callable[[str, int], bool] | None = None,
+    compliance: ComplianceCheck = check_compliance,
 ) -> VerificationReport:
-    """Verify exported entries against checkpoints (and job events) already read from the chain."""
+    """Verify exported entries against checkpoints (and job events) already read from the chain; with
+    job events, also run `compliance` on them (its findings are of category "violation")."""
     findings: list[Finding] = []
     parsed = _parse(entries, findings)
     by_seq = _order(parsed, findings)
@@ -347,8 +467,13 @@ def verify_entries(
     entry_findings = any(f.seq is not None for f in findings)
     _checkpoints(leaves, checkpoints, findings, entry_findings, len(recorded) == len(by_seq))
     _checkpoint_notes(by_seq, checkpoints, findings)
+    checked: dict[int, ChainEvent] = {}
     if chain_events is not None:
-        _chain_events(by_seq, chain_events, findings, log_exists)
+        checked = _chain_events(by_seq, chain_events, findings, log_exists)
+        findings.extend(
+            f if f.category == VIOLATION else replace(f, category=VIOLATION)
+            for f in compliance(_by_job(chain_events))
+        )
     anchored = checkpoints[-1].tree_size if checkpoints else 0
     size = max(by_seq) + 1 if by_seq else 0
     if size > anchored:
@@ -368,7 +493,12 @@ def verify_entries(
         )
     )
     return VerificationReport(
-        len(parsed), len(checkpoints), anchored, None if chain_events is None else len(chain_events), findings
+        len(parsed),
+        len(checkpoints),
+        anchored,
+        None if chain_events is None else len(chain_events),
+        findings,
+        checked,
     )
 
 
@@ -378,12 +508,16 @@ def verify(
     entries: Iterable[LogEntry | dict[str, Any]],
     jobs_address: str | None = None,
     from_block: int = 0,
+    compliance: ComplianceCheck = check_compliance,
 ) -> VerificationReport:
     """Verify an exported log trusting only the chain at `rpc_url` and the Notary at `notary_address`.
 
     With `jobs_address` (the ComputeJobs contract), every job event on the chain must have its log entry
-    (payload "chain_event": {"event", "tx_hash", "log_index"}) and every such reference a chain event.
+    (payload "chain_event": {"event", "tx_hash", "log_index"}) and every such reference a chain event,
+    every argument an entry records must equal the event's, and `compliance` checks the jobs.
     """
     view = ChainView(rpc_url, notary_address)
     events = view.events(jobs_address, from_block=from_block) if jobs_address else None
-    return verify_entries(entries, view.checkpoints(), events, view.log_exists if jobs_address else None)
+    return verify_entries(
+        entries, view.checkpoints(), events, view.log_exists if jobs_address else None, compliance
+    )
