@@ -19,13 +19,28 @@ from exchange_api.db import make_engine, upgrade_head
 from exchange_api.deps import AppContext, RoleCache, require_regulator
 from exchange_api.errors import install_error_handlers
 from exchange_api.indexer.runner import Indexer
+from exchange_api.middleware.bodycap import BodyCapMiddleware
 from exchange_api.middleware.idempotency import IdempotencyMiddleware
 from exchange_api.middleware.logs import configure_logging
 from exchange_api.middleware.metrics import Metrics
 from exchange_api.middleware.notary import RequestNotary
+from exchange_api.middleware.ratelimit import RateLimitMiddleware
 from exchange_api.middleware.request import RequestMiddleware
 from exchange_api.models import Member
-from exchange_api.routes import approvals, audit, auth, blobs, catalog, health, jobs, listings, tx
+from exchange_api.routes import (
+    approvals,
+    audit,
+    auth,
+    blobs,
+    catalog,
+    health,
+    jobs,
+    listings,
+    programs,
+    settlement,
+    tx,
+)
+from exchange_api.services.housekeeping import housekeeping_loop
 from exchange_api.web import make_console_router
 from notarizer.log import TransparencyLog
 
@@ -35,8 +50,8 @@ Errors are RFC 9457 `application/problem+json` documents. Writes accept an `Idem
 Sign in with Ethereum (EIP-4361): `GET /v1/auth/nonce`, sign the message, `POST /v1/auth/login`,
 then send `Authorization: Bearer <token>`."""
 # The routers in the order they appear in the OpenAPI document (the console and audit come after).
-ROUTERS = [health, auth, catalog, blobs, listings, jobs, approvals, tx]
-TAGS = ("catalog", "auth", "listings", "jobs", "tx", "blobs", "audit", "ops")
+ROUTERS = [health, auth, catalog, blobs, listings, jobs, programs, approvals, settlement, tx]
+TAGS = ("catalog", "auth", "listings", "jobs", "settlement", "tx", "blobs", "audit", "ops")
 
 
 def _db_roles(engine: Engine) -> Callable[[str], int]:
@@ -64,7 +79,7 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         engine=engine,
         blobs=open_blob_store(settings),
         metrics=metrics,
-        notary=RequestNotary(tlog, metrics),
+        notary=RequestNotary(tlog, metrics, anonymous_per_minute=settings.notary_anonymous_per_minute),
         roles=roles,
         catalog=CatalogIndex(engine),
         log=tlog,
@@ -93,8 +108,11 @@ def serve_command(port: int, *, workers: int | None = None) -> list[str]:
     ]
 
 
-def create_app(settings: Settings | None = None, *, run_indexer: bool = True) -> FastAPI:
-    """The exchange API. Pass `settings` to override the environment (tests do)."""
+def create_app(
+    settings: Settings | None = None, *, run_indexer: bool = True, run_housekeeping: bool = True
+) -> FastAPI:
+    """The exchange API. Pass `settings` to override the environment (tests do); `run_housekeeping` starts
+    the loop that purges expired rows, collects unreferenced blobs and polls pending receipts."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     ctx = build_context(settings)
@@ -107,9 +125,15 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
         ctx.notary.start()
         indexer = ctx.indexer if run_indexer else None
         task = asyncio.create_task(indexer.run_forever()) if indexer is not None else None
+        stop_upkeep = asyncio.Event()
+        upkeep = asyncio.create_task(housekeeping_loop(ctx, stop_upkeep)) if run_housekeeping else None
         try:
             yield
         finally:
+            if upkeep is not None:
+                stop_upkeep.set()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await upkeep
             if indexer is not None and task is not None:
                 indexer.stop()
                 task.cancel()
@@ -135,6 +159,14 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
     app.include_router(
         audit.make_audit_router(ctx.log, require_regulator, ledger_provider=ledger), prefix="/v1"
     )
-    app.add_middleware(IdempotencyMiddleware, engine=ctx.engine)
+    # Outermost last: request id, log and notary see every answer, the 413s and 429s included.
+    app.add_middleware(
+        IdempotencyMiddleware,
+        engine=ctx.engine,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        max_body=settings.max_body_bytes,
+    )
+    app.add_middleware(RateLimitMiddleware, engine=ctx.engine, settings=settings, metrics=ctx.metrics)
+    app.add_middleware(BodyCapMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMiddleware, metrics=ctx.metrics, notary=ctx.notary)
     return app

@@ -17,7 +17,7 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import Web3Exception
+from web3.exceptions import TimeExhausted, Web3Exception
 
 from contracts import ContractRevert, Deployment, Ledger, LedgerError, TxResult, web3_at
 from contracts.artifacts import abi
@@ -204,21 +204,28 @@ class ChainGateway:
             # e.g. a nonce too low, too little gas or balance: the node refused it before any block
             raise Unprocessable(f"the node refused {tx.contract}.{tx.function}: {exc}") from None
 
-    def relay_as_operator(self, binding: ContractBinding, fn_name: str, *args: Any) -> TxResult:
-        """Send a call paid by the operator's relayer account (e.g. approveBatch)."""
+    def relay_as_operator(
+        self, binding: ContractBinding, fn_name: str, *args: Any, wait_seconds: float = 120.0
+    ) -> TxResult | str:
+        """Send a call paid by the operator's relayer account (e.g. approveBatch): its mined result, or its
+        tx hash when it is not mined within `wait_seconds` (it stays sent; the indexer sees it land)."""
         if self.relayer is None:
             raise ChainUnavailable("no relayer account is configured (set DX_RELAYER_KEY)")
-        with self._relay_lock, file_lock(self._relay_lock_path):
+        try:
+            # The relayer's nonces are taken one tx at a time; the wait for the receipt holds no lock.
+            with self._relay_lock, file_lock(self._relay_lock_path):
+                tx = binding.build(fn_name, *args, sender=self.relayer.address)
+                tx_hash = self.w3.eth.send_raw_transaction(self.relayer.sign_transaction(tx).raw_transaction)
             try:
-                return binding.send(self.relayer, fn_name, *args)
-            except ContractRevert as exc:
-                raise revert_problem(exc, f"{binding.NAME}.{fn_name}") from None
-            except LedgerError as exc:
-                raise ContractRejected(f"{binding.NAME}.{fn_name} failed: {exc}") from None
-            except (Web3Exception, ValueError) as exc:
-                raise ChainUnavailable(
-                    f"the relayer could not send {binding.NAME}.{fn_name}: {exc}"
-                ) from None
+                return self.ledger.sender.wait(tx_hash, binding.NAME, timeout=wait_seconds)
+            except TimeExhausted:
+                return HexBytes(tx_hash).to_0x_hex()
+        except ContractRevert as exc:
+            raise revert_problem(exc, f"{binding.NAME}.{fn_name}") from None
+        except LedgerError as exc:
+            raise ContractRejected(f"{binding.NAME}.{fn_name} failed: {exc}") from None
+        except (Web3Exception, ValueError) as exc:
+            raise ChainUnavailable(f"the relayer could not send {binding.NAME}.{fn_name}: {exc}") from None
 
 
 def open_chain(settings: Settings) -> ChainGateway | None:

@@ -13,7 +13,7 @@ import secrets
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from eth_account.messages import encode_defunct, encode_typed_data
@@ -21,6 +21,10 @@ from eth_account.signers.local import LocalAccount
 
 from dx_core.cid import cid_for_bytes
 from dx_core.siwe import sign_in_message
+from mpc_compute.policy import DEFAULT_POLICY, Policy
+
+if TYPE_CHECKING:  # the check loads the chain and the compiler: only callers who pass one pay for it
+    from mpc_compute.clients.approval import ApprovalCheck
 
 
 class ExchangeError(Exception):
@@ -164,8 +168,19 @@ class ExchangeClient:
         tx = {k: v for k, v in unsigned.items() if k != "from"}
         return self._need_account().sign_transaction(tx).raw_transaction.to_0x_hex()
 
-    def relay(self, raw_tx: str) -> dict[str, Any]:
-        return self.request("POST", "/v1/tx/relay", json_body={"raw_tx": raw_tx})
+    def relay(self, raw_tx: str, wait_s: float = 120.0) -> dict[str, Any]:
+        """Relay a signed tx; when the exchange answers `pending` (sent, not mined within its bounded wait),
+        follow it with GET /v1/tx/{hash} until it is mined or `wait_s` passes."""
+        out = self.request("POST", "/v1/tx/relay", json_body={"raw_tx": raw_tx})
+        return self.follow(out, wait_s)
+
+    def follow(self, out: dict[str, Any], wait_s: float = 120.0) -> dict[str, Any]:
+        """The tx answer once it is no longer `pending` (or the last pending answer after `wait_s`)."""
+        end = time.monotonic() + wait_s
+        while out.get("status") == "pending" and out.get("tx_hash") and time.monotonic() < end:
+            time.sleep(0.5)
+            out = self.tx_status(out["tx_hash"])
+        return out
 
     def sign_and_relay(self, built: dict[str, Any]) -> dict[str, Any]:
         return self.relay(self.sign(built["tx"]))
@@ -197,18 +212,22 @@ class ExchangeClient:
         price_wei: int,
         max_uses: int,
         expires_at: int,
-        min_cohort_size: int,
+        policy: Policy | None,
     ) -> dict[str, Any]:
-        """Upload the metadata document and the share manifest; the dataset terms body that names them."""
+        """Upload the metadata document, the share manifest and the data-use policy (unless it is the
+        default one); the dataset terms body that names them."""
         metadata_cid = self.put_blob(json.dumps(metadata, sort_keys=True).encode())
         self.put_blob(manifest)
+        policy = policy or DEFAULT_POLICY
+        if policy != DEFAULT_POLICY:
+            self.put_blob(policy.to_bytes())
         return {
             "metadata_cid": metadata_cid,
             "manifest_hash": "0x" + hashlib.sha256(manifest).hexdigest(),
             "price_wei": price_wei,
             "max_uses": max_uses,
             "expires_at": expires_at,
-            "min_cohort_size": min_cohort_size,
+            "policy_hash": "0x" + policy.chain_hash().hex(),
         }
 
     def publish_dataset(
@@ -218,10 +237,11 @@ class ExchangeClient:
         price_wei: int,
         max_uses: int = 0,
         expires_at: int = 0,
-        min_cohort_size: int = 0,
+        policy: Policy | None = None,
     ) -> int:
-        """Upload the metadata document and the share manifest, list the dataset on-chain; returns its id."""
-        body = self._dataset_terms(metadata, manifest, price_wei, max_uses, expires_at, min_cohort_size)
+        """Upload the metadata document, the share manifest and the policy, list the dataset on-chain;
+        returns its id. `policy` None: the default policy (k = 10, ID columns join keys only)."""
+        body = self._dataset_terms(metadata, manifest, price_wei, max_uses, expires_at, policy)
         return self._list("/v1/listings/datasets/build", body, "DatasetListed")
 
     def update_dataset(
@@ -232,11 +252,21 @@ class ExchangeClient:
         price_wei: int,
         max_uses: int = 0,
         expires_at: int = 0,
-        min_cohort_size: int = 0,
+        policy: Policy | None = None,
     ) -> dict[str, Any]:
-        body = self._dataset_terms(metadata, manifest, price_wei, max_uses, expires_at, min_cohort_size)
+        body = self._dataset_terms(metadata, manifest, price_wei, max_uses, expires_at, policy)
         return self.sign_and_relay(
             self.request("POST", f"/v1/listings/datasets/{dataset_id}/build-update", json_body=body)
+        )
+
+    def set_privacy_budget(
+        self, dataset_id: int, total_micro_eps: int, per_job_micro_eps: int
+    ) -> dict[str, Any]:
+        """Set the dataset's differential-privacy budget in micro-ε (1 ε = 1,000,000; both 0: none),
+        signed here and relayed: Market.setPrivacyBudget (the total may not fall below what is spent)."""
+        params = {"total_micro_eps": total_micro_eps, "per_job_micro_eps": per_job_micro_eps}
+        return self.sign_and_relay(
+            self.request("POST", f"/v1/listings/datasets/{dataset_id}/build-budget", params=params)
         )
 
     def delist_dataset(self, dataset_id: int) -> dict[str, Any]:
@@ -342,7 +372,14 @@ class ExchangeClient:
 
     # -- owners' approvals -----------------------------------------------------------------------------
 
-    def _signed_decision(self, job_id: int, decision: str, nonce: int | None, deadline: int | None) -> dict:
+    def _signed_decision(
+        self,
+        job_id: int,
+        decision: str,
+        nonce: int | None,
+        deadline: int | None,
+        check: ApprovalCheck | None = None,
+    ) -> dict:
         account = self._need_account()
         nonce = secrets.randbits(128) if nonce is None else nonce
         deadline = int(time.time()) + 3600 if deadline is None else deadline
@@ -351,22 +388,39 @@ class ExchangeClient:
             f"/v1/jobs/{job_id}/typed-data",
             params={"nonce": nonce, "deadline": deadline, "decision": decision},
         )
+        if check is not None:  # raises ApprovalRefused, naming the check, before anything is signed
+            typed = check.typed_data(job_id, account.address, decision, typed, nonce, deadline)
         signature = account.sign_message(encode_typed_data(full_message=typed)).signature.to_0x_hex()
         return {"owner": account.address, "signature": signature, "nonce": nonce, "deadline": deadline}
 
     def approve_job(
-        self, job_id: int, nonce: int | None = None, deadline: int | None = None
+        self,
+        job_id: int,
+        nonce: int | None = None,
+        deadline: int | None = None,
+        check: ApprovalCheck | None = None,
     ) -> dict[str, Any]:
-        """Sign the job's EIP-712 Approval locally and submit it (the API relays once all owners approved)."""
-        return self.submit_approval(job_id, self._signed_decision(job_id, "approve", nonce, deadline))
+        """Sign the job's EIP-712 Approval locally and submit it (the API relays once all owners approved).
+
+        With `check` (mpc_compute.clients.approval.ApprovalCheck: the client's own chain and deployment),
+        the job is recomputed from the chain and the API's typed data compared with it first; on any
+        mismatch ApprovalRefused is raised and nothing is signed or sent. Without it, the API's typed
+        data is signed as served: pass a check unless the API is trusted."""
+        signed = self._signed_decision(job_id, "approve", nonce, deadline, check)
+        return self.submit_approval(job_id, signed)
 
     def submit_approval(self, job_id: int, signed: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", f"/v1/jobs/{job_id}/approvals", json_body=signed)
 
     def decline_job(
-        self, job_id: int, nonce: int | None = None, deadline: int | None = None
+        self,
+        job_id: int,
+        nonce: int | None = None,
+        deadline: int | None = None,
+        check: ApprovalCheck | None = None,
     ) -> dict[str, Any]:
-        signed = self._signed_decision(job_id, "decline", nonce, deadline)
+        """Sign the job's EIP-712 Decline locally and submit it (`check` as for approve_job)."""
+        signed = self._signed_decision(job_id, "decline", nonce, deadline, check)
         return self.request("POST", f"/v1/jobs/{job_id}/declines", json_body=signed)
 
     # -- operations -----------------------------------------------------------------------------------
@@ -374,3 +428,27 @@ class ExchangeClient:
     def health(self) -> dict[str, Any]:
         resp = self.http.get("/health")
         return resp.json()
+
+    # -- settlement and membership -------------------------------------------------------------------
+
+    def earnings(self) -> dict[str, Any]:
+        """The member's withdrawable balance on ComputeJobs, what each job credited it, and the jobs it
+        bought that it may reclaim now."""
+        return self.request("GET", "/v1/me/earnings")
+
+    def withdraw(self) -> dict[str, Any]:
+        """Pay out the member's whole credited balance (ComputeJobs.withdraw, signed here); the relayed tx
+        with its Withdrawal event. A zero balance: ExchangeError 422, contract error NothingToWithdraw."""
+        return self.sign_and_relay(self.request("POST", "/v1/me/build-withdraw"))
+
+    def reclaim_job(self, job_id: int) -> dict[str, Any]:
+        """The buyer takes back the escrow of its unfinished job past the deadline (ComputeJobs.reclaim);
+        the relayed tx with its JobRefunded event (the refund is credited: withdraw it after)."""
+        return self.sign_and_relay(self.request("POST", f"/v1/jobs/{job_id}/build-reclaim"))
+
+    def rotate_key(self, new_key: bytes) -> dict[str, Any]:
+        """Replace the member's X25519 key on the Registry (Registry.rotateKey, signed here). Shares and
+        results sealed to the old key stay sealed to it: keep the old private key to open them."""
+        return self.sign_and_relay(
+            self.request("POST", "/v1/me/build-rotate-key", json_body={"new_key": "0x" + new_key.hex()})
+        )

@@ -130,6 +130,8 @@ def optional_member(request: Request, ctx: CtxDep, session: SessionDep) -> Princ
     if row is None:
         raise Unauthorized("unknown bearer token: sign in again at /v1/auth/login")
     if row.expires_at <= datetime.now(UTC):
+        session.delete(row)  # an expired token goes on use (and in the periodic purge)
+        session.commit()
         raise Unauthorized(f"bearer token expired at {row.expires_at.isoformat()}: sign in again")
     request.scope.setdefault("state", {})["actor"] = row.address
     return Principal(row.address, ctx.roles.get(row.address))

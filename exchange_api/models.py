@@ -218,7 +218,7 @@ class AuthNonce(SQLModel, table=True):
 
     __tablename__ = "auth_nonce"
     nonce: str = Field(primary_key=True, max_length=64)
-    issued_at: datetime = Field(default_factory=utcnow)
+    issued_at: datetime = Field(default_factory=utcnow, index=True)  # the purge of expired nonces
     used_at: datetime | None = None
 
 
@@ -228,7 +228,7 @@ class AuthToken(SQLModel, table=True):
     __tablename__ = "auth_token"
     token_hash: str = Field(primary_key=True, max_length=64)
     address: str = Field(max_length=42, index=True)
-    expires_at: datetime
+    expires_at: datetime = Field(index=True)  # the purge of expired tokens
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -244,4 +244,35 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int | None = None  # None while the first request is still running
     content_type: str = Field(default="application/json", max_length=100)
     body: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False, default=b""))
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)  # records expire (purge by age)
+
+
+class BlobUpload(SQLModel, table=True):
+    """A blob a member uploaded through the API: what its quota counts and what the collector may delete."""
+
+    __tablename__ = "blob_upload"
+    cid: str = Field(primary_key=True, max_length=80)
+    uploader: str = Field(primary_key=True, max_length=42, index=True)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class RateBucket(SQLModel, table=True):
+    """A token bucket of a rate limit, shared by every API worker on the database (`upload:ip:<addr>`)."""
+
+    __tablename__ = "rate_bucket"
+    key: str = Field(primary_key=True, max_length=200)
+    tokens: float = 0.0
+    updated: float = 0.0  # unix seconds of the last refill
+
+
+class RelayClaim(SQLModel, table=True):
+    """The one claim on relaying a job's approveBatch: of two workers, the one that inserts it relays."""
+
+    __tablename__ = "relay_claim"
+    job_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    status: str = Field(default="relaying", max_length=16)  # relaying | relayed | failed
+    tx_hash: str | None = Field(default=None, max_length=66)
+    result: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = None
+    claimed_at: datetime = Field(default_factory=utcnow)

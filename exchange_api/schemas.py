@@ -145,7 +145,11 @@ class DatasetTermsIn(BaseModel):
     price_wei: int = Field(ge=0, lt=2**96, description="price per use, wei")
     max_uses: int = Field(default=0, ge=0, lt=2**32, description="0 = unlimited")
     expires_at: int = Field(default=0, ge=0, lt=2**40, description="unix time; 0 = never")
-    min_cohort_size: int = Field(default=0, ge=0, lt=2**32)
+    policy_hash: str = Field(
+        default="0x" + "00" * 32,
+        pattern=HEX32,
+        description="sha256 of the data-use policy document (uploaded first); zero = the default policy",
+    )
 
 
 class AlgorithmTermsIn(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from dx_core.blobstore import BlobError, IpfsBlobStore, LocalBlobStore
-from dx_core.cid import InvalidCID
+from dx_core.cid import InvalidCID, cid_from_digest
 from exchange_api.catalog.store import parse_metadata, upsert_listing
 from exchange_api.models import (
     Approval,
@@ -25,6 +25,7 @@ from exchange_api.models import (
     ListingToken,
     Member,
 )
+from mpc_compute.policy import DEFAULT_POLICY, ZERO32, Policy, PolicyError
 from notarizer.entry import Kind
 
 log = logging.getLogger("exchange_api.indexer")
@@ -40,6 +41,7 @@ JOB_STATUS_BY_EVENT = {
     "JobDisputed": "disputed",
     "JobDeclined": "declined",
     "JobRefunded": "refunded",
+    "JobRefused": "refused",
 }
 
 
@@ -128,6 +130,17 @@ class EventApplier:
         except (BlobError, InvalidCID, OSError):
             return {}
 
+    def _policy(self, policy_hash: Any) -> dict[str, Any] | None:
+        """The listing's policy document as a dict (the default one for a zero hash); None when the
+        document is missing or does not hash to the listing's commitment (the catalog then says so)."""
+        digest = bytes.fromhex(_hex(policy_hash).removeprefix("0x"))  # stored events hold hex strings
+        if not digest or digest == ZERO32:
+            return DEFAULT_POLICY.to_dict()
+        try:
+            return Policy.from_bytes(self.blobs.get(cid_from_digest(digest)), digest).to_dict()
+        except (BlobError, PolicyError, OSError):
+            return None
+
     def _dataset_listed(self, session: Session, ev: ChainEvent, a: dict) -> None:
         terms = a["terms"]
         fields: dict[str, Any] = dict(
@@ -142,7 +155,8 @@ class EventApplier:
         if "owner" in a:
             fields.update(owner=to_checksum_address(a["owner"]), created_block=ev.block_number)
         meta = self._metadata(terms["metadataCid"])
-        meta.setdefault("min_cohort_size", int(terms.get("minCohortSize", 0)))
+        meta["policy_hash"] = _hex(terms.get("policyHash"))
+        meta["policy"] = self._policy(terms.get("policyHash"))
         upsert_listing(session, "dataset", int(a["id"]), metadata=meta, **fields)
 
     def _algorithm_listed(self, session: Session, ev: ChainEvent, a: dict) -> None:
@@ -298,6 +312,7 @@ def log_entries_for(ev: ChainEvent) -> list[dict[str, Any]]:
         "JobRefunded": Kind.JOB_REFUNDED,
         "JobDisputed": Kind.JOB_DISPUTED,
         "JobDeclined": Kind.JOB_DECLINED,
+        "JobRefused": Kind.JOB_REFUSED,
         "JobAttested": Kind.NODE_ATTESTATION,
         "DestructionAttested": Kind.NODE_DESTRUCTION,
     }.get(ev.name)

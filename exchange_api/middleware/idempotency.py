@@ -1,8 +1,16 @@
-"""Idempotency-Key for writes: the same key and body replay the stored response; a different body is a 409."""
+"""Idempotency-Key for writes: the same key and body replay the stored response; a different body is a 409.
+
+Sign-in routes are never stored (their answer is a bearer token), no stored body may hold a secret, and a
+record replays for `ttl_seconds` only: past that it is deleted (on the next use of its key, and by the
+periodic purge).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
@@ -13,18 +21,56 @@ from starlette.requests import Request
 from exchange_api.errors import problem_response
 from exchange_api.models import IdempotencyRecord
 
+log = logging.getLogger("exchange_api.idempotency")
 R = IdempotencyRecord.__table__
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-MAX_BODY = 1024 * 1024  # blob uploads are content-addressed and so idempotent already
+MAX_BODY = 1024 * 1024
 MAX_KEY = 200
+# Blob uploads are content-addressed, so idempotent already; sign-in answers with a bearer token, which a
+# replay would hand to anyone holding the (logged, guessable) key and the signed message.
+NEVER_STORED = ("/v1/blobs", "/v1/auth/")
+SECRET_FIELDS = {"token", "access_token", "refresh_token", "id_token", "secret", "private_key", "password"}
+
+
+def holds_secret(content_type: str, body: bytes) -> bool:
+    """Whether a response body carries a credential: a secret-named JSON field, or a bearer token."""
+    if b"bearer " in body.lower():
+        return True
+    if "json" not in content_type:
+        return False
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if any(str(k).lower() in SECRET_FIELDS for k in item):
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def purge_expired(engine: Engine, ttl_seconds: float, now: datetime | None = None) -> int:
+    """Delete the records older than the TTL; returns how many went."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=ttl_seconds)
+    with engine.begin() as conn:
+        return conn.execute(delete(R).where(R.c.created_at < cutoff)).rowcount or 0
 
 
 class IdempotencyMiddleware:
     """Pure ASGI: records the first response per (caller, key); replays it for an identical retry."""
 
-    def __init__(self, app: Any, engine: Engine) -> None:
+    def __init__(
+        self, app: Any, engine: Engine, ttl_seconds: float = 24 * 3600, max_body: int = MAX_BODY
+    ) -> None:
         self.app = app
         self.engine = engine
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self.max_body = max_body
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
@@ -32,7 +78,7 @@ class IdempotencyMiddleware:
             return
         headers = dict(scope.get("headers", ()))
         key_raw = headers.get(b"idempotency-key")
-        if key_raw is None or scope["path"].startswith("/v1/blobs"):
+        if key_raw is None or scope["path"].startswith(NEVER_STORED):
             await self.app(scope, receive, send)
             return
         key = key_raw.decode("latin-1")
@@ -53,7 +99,7 @@ class IdempotencyMiddleware:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > MAX_BODY:
+            if len(body) > self.max_body:
                 await _problem(
                     scope,
                     receive,
@@ -61,7 +107,7 @@ class IdempotencyMiddleware:
                     413,
                     "payload-too-large",
                     "Payload too large",
-                    f"a write with an Idempotency-Key may carry at most {MAX_BODY} bytes",
+                    f"a write with an Idempotency-Key may carry at most {self.max_body} bytes",
                 )
                 return
         actor = hashlib.sha256(headers.get(b"authorization", b"")).hexdigest()
@@ -141,11 +187,30 @@ class IdempotencyMiddleware:
         if captured["status"] >= 500:
             # A server fault is not an answer worth replaying: let the client retry for real.
             await run_in_threadpool(self._release, actor, key)
+        elif holds_secret(captured["content_type"], captured["body"]):
+            # Refuse to keep a credential at rest: the retry runs for real instead of replaying it.
+            log.warning(
+                "not storing the response to %s %s: it holds a secret", scope["method"], scope["path"]
+            )
+            await run_in_threadpool(self._release, actor, key)
         else:
             await run_in_threadpool(self._store, actor, key, captured)
 
     def _claim(self, actor: str, key: str, scope: dict, request_hash: str) -> tuple | None:
-        """Insert an in-progress record; if one exists already, return what it holds."""
+        """Insert an in-progress record; if a live one exists already, return what it holds."""
+        claimed = self._try_claim(actor, key, scope, request_hash)
+        if claimed is None:
+            return None
+        cutoff = datetime.now(UTC) - self.ttl
+        if claimed[4] >= cutoff:
+            return claimed[:4]
+        # Expired: it neither replays nor conflicts; it goes, and this request claims the key afresh.
+        with self.engine.begin() as conn:
+            conn.execute(delete(R).where(R.c.actor == actor, R.c.key == key, R.c.created_at < cutoff))
+        again = self._try_claim(actor, key, scope, request_hash)
+        return None if again is None else again[:4]
+
+    def _try_claim(self, actor: str, key: str, scope: dict, request_hash: str) -> tuple | None:
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -165,11 +230,12 @@ class IdempotencyMiddleware:
         except IntegrityError:
             with self.engine.connect() as conn:
                 row = conn.execute(
-                    select(R.c.request_hash, R.c.status_code, R.c.content_type, R.c.body).where(
-                        R.c.actor == actor, R.c.key == key
-                    )
+                    select(
+                        R.c.request_hash, R.c.status_code, R.c.content_type, R.c.body, R.c.created_at
+                    ).where(R.c.actor == actor, R.c.key == key)
                 ).one()
-            return tuple(row)
+            created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+            return (*tuple(row)[:4], created)
 
     def _store(self, actor: str, key: str, captured: dict) -> None:
         with self.engine.begin() as conn:

@@ -46,6 +46,14 @@ class Metrics:
             "request log entries that could not be appended",
             registry=self.registry,
         )
+        self.notarize_skipped = Counter(
+            "dx_notarize_anonymous_skipped_total",
+            "anonymous requests past the per-IP notarization bound (logged, not notarized)",
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "dx_rate_limited_total", "requests refused by a rate limit", ["limit"], registry=self.registry
+        )
         self.notarize_backlog = Gauge(
             "dx_notarize_backlog", "request log entries waiting to be appended", registry=self.registry
         )

@@ -1,10 +1,19 @@
-"""Notarizes every API request: entries are queued and appended to the transparency log in batches."""
+"""Notarizes API requests: entries are queued and appended to the transparency log in batches.
+
+Every signed-in member's request is notarized. Anonymous requests are notarized up to
+`anonymous_per_minute` per client IP (per worker) and only counted past that: the log is append-only
+and anchored on-chain for good, so an outsider must not be able to grow it without bound, while a
+member's requests are accountable (an admitted address, rate-limited) and what an audit is about. The
+bound is per worker process on purpose: it costs a dict lookup on the hot path, no database round trip;
+with W workers an IP adds at most W x N entries a minute.
+"""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 from exchange_api.middleware.metrics import Metrics
@@ -27,8 +36,13 @@ class RequestNotary:
         metrics: Metrics,
         interval: float = 0.05,
         batch: int = 200,
+        anonymous_per_minute: int = 60,
     ) -> None:
         self.log = transparency_log
+        self.anonymous_per_minute = anonymous_per_minute
+        self._anon_window = -1
+        self._anon_counts: dict[str, int] = {}
+        self._anon_lock = threading.Lock()
         self.metrics = metrics
         self.interval = interval
         self.batch = batch
@@ -56,6 +70,19 @@ class RequestNotary:
                 },
             }
         )
+
+    def admit_anonymous(self, client_ip: str, now: float | None = None) -> bool:
+        """Whether one more anonymous request from `client_ip` is notarized in this minute."""
+        window = int((time.time() if now is None else now) // 60)
+        with self._anon_lock:
+            if window != self._anon_window:
+                # A new minute forgets every IP: memory stays bounded by one minute's callers.
+                self._anon_window, self._anon_counts = window, {}
+            count = self._anon_counts.get(client_ip, 0)
+            if count >= self.anonymous_per_minute:
+                return False
+            self._anon_counts[client_ip] = count + 1
+            return True
 
     def start(self) -> None:
         if self._thread is not None:

@@ -1,4 +1,5 @@
-"""One ASGI middleware for every request: request id, JSON access log, latency metric, notarization."""
+"""One ASGI middleware for every request: request id, JSON access log, latency metric, notarization
+(anonymous requests within the notary's per-IP bound)."""
 
 from __future__ import annotations
 
@@ -78,5 +79,9 @@ class RequestMiddleware:
                         "actor": actor or None,
                     },
                 )
-                self.notary.submit(actor, method, route, hasher.hexdigest(), status[0], rid)
+                client = scope.get("client")
+                if actor or self.notary.admit_anonymous(str(client[0]) if client else "unknown"):
+                    self.notary.submit(actor, method, route, hasher.hexdigest(), status[0], rid)
+                else:
+                    self.metrics.notarize_skipped.inc()
             request_id_var.reset(token)

@@ -6,7 +6,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from dx_core import siwe
 from dx_core.roles import role_names
@@ -14,8 +14,6 @@ from exchange_api.deps import CtxDep, Member, SessionDep, hash_token
 from exchange_api.errors import Unauthorized, problem_responses
 from exchange_api.models import AuthNonce, AuthToken
 from exchange_api.schemas import LoginIn, MeOut, NonceOut, TokenOut
-
-NONCE_TTL = timedelta(minutes=10)
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -27,12 +25,13 @@ def get_nonce(ctx: CtxDep, session: SessionDep) -> NonceOut:
     session.add(row)
     session.commit()
     domain = ctx.settings.siwe_domain
+    nonce_ttl = timedelta(seconds=ctx.settings.nonce_ttl_seconds)
     return NonceOut(
         nonce=nonce,
         domain=domain,
         uri=f"http://{domain}",
         chain_id=ctx.chain_id,
-        expires_at=row.issued_at + NONCE_TTL,
+        expires_at=row.issued_at + nonce_ttl,
     )
 
 
@@ -66,8 +65,12 @@ def login(
         raise Unauthorized(f"nonce {message.nonce!r} was not issued by this API (GET /v1/auth/nonce)")
     if stored.used_at is not None:
         raise Unauthorized(f"nonce {message.nonce!r} was already used: get a fresh one")
-    if stored.issued_at + NONCE_TTL < now:
-        raise Unauthorized(f"nonce {message.nonce!r} expired at {(stored.issued_at + NONCE_TTL).isoformat()}")
+    expired_at = stored.issued_at + timedelta(seconds=ctx.settings.nonce_ttl_seconds)
+    if expired_at < now:
+        # Expired rows go on use (and in the periodic purge): an unused nonce is not kept forever.
+        session.exec(delete(AuthNonce).where(AuthNonce.nonce == stored.nonce))  # type: ignore[call-overload]
+        session.commit()
+        raise Unauthorized(f"nonce {message.nonce!r} expired at {expired_at.isoformat()}")
     try:
         message.verify(body.signature, domain=ctx.settings.siwe_domain, nonce=stored.nonce, timestamp=now)
     except siwe.ExpiredMessage:

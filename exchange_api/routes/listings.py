@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from dx_core.roles import Role
 from exchange_api.deps import CtxDep, Member, Principal, SessionDep, require_role
@@ -31,6 +31,7 @@ router = APIRouter(prefix="/v1", tags=["listings"])
 Provider = Annotated[Principal, Depends(require_role(Role.PROVIDER, "list datasets"))]
 AlgoProvider = Annotated[Principal, Depends(require_role(Role.ALGORITHM_PROVIDER, "list algorithms"))]
 ERRORS = problem_responses(401, 403, 404, 422, 503)
+MicroEps = Annotated[int, Query(ge=0, le=2**64 - 1, description="micro-ε (1 ε = 1,000,000), a uint64")]
 
 
 @router.post(
@@ -60,6 +61,29 @@ def build_update_dataset(
 ) -> UnsignedTx:
     owned_listing(session, "dataset", id, member)
     return build_market_tx(ctx, "updateDataset", id, dataset_terms(ctx, body), sender=member.address)
+
+
+@router.post(
+    "/listings/datasets/{id}/build-budget",
+    response_model=UnsignedTx,
+    responses=ERRORS,
+    summary="Build the setPrivacyBudget tx (the dataset's differential-privacy budget)",
+    description="Every job over the dataset then reserves `per_job_micro_eps` at request; a request that "
+    "would spend past `total_micro_eps` reverts. The total may not fall below what is spent; both 0 "
+    "removes the budget.",
+)
+def build_set_privacy_budget(
+    id: int,
+    total_micro_eps: MicroEps,
+    per_job_micro_eps: MicroEps,
+    member: Provider,
+    ctx: CtxDep,
+    session: SessionDep,
+) -> UnsignedTx:
+    owned_listing(session, "dataset", id, member)
+    return build_market_tx(
+        ctx, "setPrivacyBudget", id, total_micro_eps, per_job_micro_eps, sender=member.address
+    )
 
 
 @router.post(

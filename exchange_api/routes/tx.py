@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from exchange_api.deps import CtxDep, Member, SessionDep
 from exchange_api.errors import Forbidden, NotFound, problem_responses
@@ -18,9 +18,9 @@ router = APIRouter(prefix="/v1/tx", tags=["tx"])
     response_model=TxOut,
     summary="Relay a transaction the member signed locally",
     description="The API checks the signer is the signed-in member, the target is a ledger contract and the "
-    "function is one members may call, then sends it and waits for the receipt. A revert is a 422 naming the "
-    "contract's custom error. The database only records what the chain shows: an intent stays `pending` "
-    "until the tx is mined.",
+    "function is one members may call, then sends it and waits a bounded time for the receipt (202 with the "
+    "tx still `pending` when it is not mined by then). A revert is a 422 naming the contract's custom error. "
+    "The database only records what the chain shows: an intent stays `pending` until the tx is mined.",
     responses=problem_responses(400, 401, 403, 422, 503),
 )
 def relay(
@@ -28,8 +28,12 @@ def relay(
     member: Member,
     ctx: CtxDep,
     session: SessionDep,
+    response: Response,
 ) -> TxOut:
-    return relay_signed(ctx, session, member.address, body.raw_tx)
+    out = relay_signed(ctx, session, member.address, body.raw_tx)
+    if out.status == "pending":
+        response.status_code = 202  # sent, not mined yet: GET /v1/tx/{hash} follows it
+    return out
 
 
 @router.post(

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_utils import to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from contracts import eip712
 from exchange_api.deps import AppContext, Principal
 from exchange_api.errors import ApiError, Conflict, Forbidden, Unprocessable
-from exchange_api.models import Approval, Job
+from exchange_api.models import Approval, Job, RelayClaim
 from exchange_api.schemas import ApprovalResultOut, SignatureIn, TxOut
 from exchange_api.services.jobs import job_out_many, pending_owners, terms_tuple, visible_job
 from exchange_api.services.relay import event_json, require_chain, sync_index
@@ -125,7 +125,9 @@ def _notarize(ctx: AppContext, row: Approval) -> None:
 def relay_decision(ctx: AppContext, session: Session, rows: list[Approval], fn: str, *args: Any) -> TxOut:
     chain = require_chain(ctx)
     try:
-        result = chain.relay_as_operator(chain.ledger.jobs, fn, *args)
+        result = chain.relay_as_operator(
+            chain.ledger.jobs, fn, *args, wait_seconds=ctx.settings.relay_wait_seconds
+        )
     except ApiError as exc:
         ctx.metrics.relay_failures.labels(f"ComputeJobs.{fn}").inc()
         for row in rows:
@@ -134,10 +136,16 @@ def relay_decision(ctx: AppContext, session: Session, rows: list[Approval], fn: 
         session.commit()
         raise
     ctx.metrics.relayed.labels(f"ComputeJobs.{fn}").inc()
+    tx_hash = result if isinstance(result, str) else result.tx_hash
     for row in rows:
-        row.status, row.tx_hash = "relayed", result.tx_hash
+        row.status, row.tx_hash = "relayed", tx_hash
         session.add(row)
     session.commit()
+    if isinstance(result, str):
+        # Sent, not mined within the bounded wait: the worker goes; the indexer records the outcome.
+        return TxOut(
+            tx_hash=tx_hash, sender=chain.relayer.address, kind=f"ComputeJobs.{fn}", status="pending"
+        )
     sync_index(ctx)
     return TxOut(
         tx_hash=result.tx_hash,
@@ -149,8 +157,95 @@ def relay_decision(ctx: AppContext, session: Session, rows: list[Approval], fn: 
     )
 
 
-# Two owners submitting the last approvals at once must not both relay the batch: one decides.
-BATCH_LOCK = threading.Lock()
+# Two final approvals may reach two API workers (processes) at once: only the one that inserts the job's
+# relay_claim row relays approveBatch; the other waits for that row to say what happened and answers with
+# the same transaction. A claim left `relaying` this long belongs to a worker that died mid-relay.
+C = RelayClaim.__table__
+CLAIM_STALE = timedelta(minutes=5)
+CLAIM_POLL_SECONDS = 0.1
+
+
+def _claim_relay(ctx: AppContext, job_id: int) -> bool:
+    """Whether this request won the job's relay claim."""
+    try:
+        with ctx.engine.begin() as conn:
+            conn.execute(
+                insert(C).values(job_id=job_id, status="relaying", result={}, claimed_at=datetime.now(UTC))
+            )
+        return True
+    except IntegrityError:
+        return False
+
+
+def relayed_claim(ctx: AppContext, job_id: int) -> TxOut | None:
+    """The approveBatch another request relayed for `job_id`, if one did."""
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(C.c.status, C.c.result).where(C.c.job_id == job_id)).first()
+    return TxOut.model_validate(row.result) if row is not None and row.status == "relayed" else None
+
+
+def _await_claim(ctx: AppContext, job_id: int, wait_seconds: float) -> tuple[str, TxOut | None]:
+    """Wait (bounded) for the winner's claim to settle: ("relayed", tx), ("gone", None) when it failed and
+    released the claim, or ("relaying", None) when it is still in flight."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with ctx.engine.connect() as conn:
+            row = conn.execute(
+                select(C.c.status, C.c.result, C.c.claimed_at).where(C.c.job_id == job_id)
+            ).first()
+        if row is None:
+            return "gone", None
+        if row.status == "relayed":
+            return "relayed", TxOut.model_validate(row.result)
+        claimed_at = row.claimed_at if row.claimed_at.tzinfo else row.claimed_at.replace(tzinfo=UTC)
+        if datetime.now(UTC) - claimed_at > CLAIM_STALE:
+            with ctx.engine.begin() as conn:
+                conn.execute(delete(C).where(C.c.job_id == job_id, C.c.status == "relaying"))
+            return "gone", None
+        if time.monotonic() >= deadline:
+            return "relaying", None
+        time.sleep(CLAIM_POLL_SECONDS)
+
+
+def _relay_batch(ctx: AppContext, session: Session, job: Job, rows: list[Approval]) -> TxOut | None:
+    """Relay approveBatch under the job's claim; the loser of the claim gets the winner's transaction."""
+    for _ in range(2):
+        if _claim_relay(ctx, job.job_id):
+            signed = [signed_message(r).as_tuple() for r in rows]
+            try:
+                out = relay_decision(
+                    ctx, session, rows, "approveBatch", job.job_id, terms_tuple(job.terms), signed
+                )
+            except Exception:
+                # Release the claim: the owners may fix what failed and submit again.
+                with ctx.engine.begin() as conn:
+                    conn.execute(delete(C).where(C.c.job_id == job.job_id))
+                raise
+            with ctx.engine.begin() as conn:
+                conn.execute(
+                    update(C)
+                    .where(C.c.job_id == job.job_id)
+                    .values(status="relayed", tx_hash=out.tx_hash, result=out.model_dump(mode="json"))
+                )
+            return out
+        state, out = _await_claim(ctx, job.job_id, max(ctx.settings.relay_wait_seconds, 1.0) + 60.0)
+        if state == "relayed":
+            _supersede(session, job.job_id)
+            return out
+        if state == "relaying":
+            return None  # still in flight elsewhere: the job's status will show it
+    return None
+
+
+def _supersede(session: Session, job_id: int) -> None:
+    """Approvals of a job another request's approveBatch authorized were never sent: say so."""
+    session.expire_all()
+    for row in session.execute(
+        select(Approval).where(Approval.job_id == job_id, Approval.status == "verified")
+    ).scalars():
+        row.status, row.error = "superseded", "the job's approveBatch was relayed with another approval"
+        session.add(row)
+    session.commit()
 
 
 def relay_if_complete(ctx: AppContext, session: Session, job: Job) -> tuple[list[str], TxOut | None]:
@@ -171,10 +266,15 @@ def relay_if_complete(ctx: AppContext, session: Session, job: Job) -> tuple[list
     by_owner = {r.owner: r for r in ready if r.status == "verified"}
     waiting = [o for o in pending_owners(job) if o not in by_owner]
     if waiting:
+        # Another request may have just relayed the batch with the approvals this one found missing (they
+        # are "relayed" now, and this job row predates the indexer's update): then answer with its tx.
+        state, out = _await_claim(ctx, job.job_id, max(ctx.settings.relay_wait_seconds, 1.0) + 60.0)
+        if state == "relayed":
+            _supersede(session, job.job_id)
+            return [], out
         return waiting, None
     rows = [by_owner[o] for o in pending_owners(job)]
-    signed = [signed_message(r).as_tuple() for r in rows]
-    return [], relay_decision(ctx, session, rows, "approveBatch", job.job_id, terms_tuple(job.terms), signed)
+    return [], _relay_batch(ctx, session, job, rows)
 
 
 def signed_message(row: Approval) -> eip712.SignedMessage:
@@ -204,11 +304,26 @@ def approval_result(
 def submit_approval(
     ctx: AppContext, session: Session, job_id: int, member: Principal, body: SignatureIn
 ) -> ApprovalResultOut:
-    """Accept one owner's approval; relay approveBatch if it was the last one missing."""
-    job, _row = accept(ctx, session, job_id, member, "approve", body)
-    with BATCH_LOCK:
-        session.expire_all()
-        waiting, relayed = relay_if_complete(ctx, session, job)
+    """Accept one owner's approval; relay approveBatch if it was the last one missing.
+
+    A final approval that arrives after another request relayed the job's approveBatch answers with that
+    transaction (the batch went through), not with an error.
+    """
+    require_chain(ctx)
+    done = relayed_claim(ctx, job_id)
+    if done is not None:
+        visible_job(session, job_id, member)
+        return approval_result(session, job_id, done, [])
+    try:
+        job, _row = accept(ctx, session, job_id, member, "approve", body)
+    except Conflict:
+        # E.g. "job is authorized": the winner's relay went through, and its claim is about to say which tx.
+        state, out = _await_claim(ctx, job_id, max(ctx.settings.relay_wait_seconds, 1.0))
+        if state == "relayed":
+            return approval_result(session, job_id, out, [])
+        raise
+    session.expire_all()
+    waiting, relayed = relay_if_complete(ctx, session, job)
     return approval_result(session, job_id, relayed, waiting)
 
 

@@ -135,6 +135,7 @@ def terms_tuple(terms: dict[str, Any]) -> tuple:
         b32(terms["paramsHash"]),
         to_checksum_address(terms["resultReceiver"]),
         b32(terms["resultKey"]),
+        [b32(h) for h in terms.get("policyHashes", [])],
     )
 
 

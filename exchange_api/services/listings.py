@@ -14,6 +14,7 @@ from exchange_api.errors import Forbidden, NotFound, Unprocessable
 from exchange_api.models import Job, JobInput, Listing
 from exchange_api.schemas import AlgorithmTermsIn, AlgorithmUpdateIn, DatasetTermsIn, UnsignedTx, UsageOut
 from exchange_api.services.relay import require_chain
+from mpc_compute.policy import ZERO32, Policy, PolicyError
 
 
 def build_market_tx(ctx: AppContext, fn: str, *args: Any, sender: str) -> UnsignedTx:
@@ -49,13 +50,22 @@ def dataset_terms(ctx: AppContext, body: DatasetTermsIn) -> tuple:
     """The terms listDataset and updateDataset take, once their documents are known to be stored."""
     _need_blob(ctx, body.metadata_cid, "metadata document")
     _need_blob(ctx, cid_from_digest(bytes.fromhex(body.manifest_hash[2:])), "share manifest")
+    policy_hash = bytes.fromhex(body.policy_hash[2:])
+    if policy_hash != ZERO32:
+        # nodes refuse every job of a listing whose policy they cannot read: refuse such a listing now
+        cid = cid_from_digest(policy_hash)
+        _need_blob(ctx, cid, "data-use policy document")
+        try:
+            Policy.from_bytes(ctx.blobs.get(cid), policy_hash)
+        except PolicyError as exc:
+            raise Unprocessable(f"the data-use policy document is not valid: {exc}") from None
     return (
         body.metadata_cid,
         bytes.fromhex(body.manifest_hash[2:]),
         body.price_wei,
         body.max_uses,
         body.expires_at,
-        body.min_cohort_size,
+        policy_hash,
     )
 
 

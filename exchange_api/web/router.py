@@ -9,12 +9,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from contracts.artifacts import CONTRACT_NAMES, ArtifactNotFound, abi
 from dx_core.settings import get_settings
 
 CONSOLE_PREFIX = "/console"
@@ -33,11 +34,12 @@ _MEDIA_TYPES = {
     ".woff2": "font/woff2",
 }
 
-# Everything the pages load comes from this origin; the wallet lives in the browser, not on a CDN. The one
-# other origin the page may call is the chain's JSON-RPC, which the audit view reads to check anchored roots.
+# Everything the pages load comes from this origin; the wallet lives in the browser, not on a CDN. The page
+# also calls a chain JSON-RPC: the server's (named) or the one the user configured as a trust anchor, which
+# the server cannot know, hence any http(s) origin for connect-src. Scripts stay 'self' only.
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'{rpc}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "connect-src 'self'{rpc} http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
 _HEADERS = {
@@ -138,6 +140,17 @@ def make_console_router(api_base: str = "/v1", prefix: str = CONSOLE_PREFIX) -> 
 
     # APIRouter's prefix applies to its routes, not to its mounts: the mount names the full path.
     router.mount(f"{prefix}/static", ConsoleStaticFiles(), name="console-static")
+
+    @router.get("/abi/{name}.json")
+    def contract_abi(name: str) -> JSONResponse:
+        # The ABI is part of the console's code: the pages decode on-chain structs by its field names.
+        if name not in CONTRACT_NAMES:
+            known = ", ".join(CONTRACT_NAMES)
+            raise HTTPException(status_code=404, detail=f"no contract {name!r}: the console knows {known}")
+        try:
+            return JSONResponse(abi(name), headers=_security_headers())
+        except ArtifactNotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
 
     @router.get("/{page:path}")
     def console_page(page: str) -> HTMLResponse:

@@ -86,6 +86,29 @@ export async function api(path, { method = "GET", body, query, auth = true, exac
   return data;
 }
 
+/** The raw bytes of an API resource (a blob): the caller checks them against the hash it expects. */
+export async function apiBytes(path) {
+  const headers = {};
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  let res;
+  try {
+    res = await fetch(new URL(apiBase() + path, location.origin), { headers });
+  } catch (err) {
+    throw new ApiError(0, `the exchange API is unreachable (${err.message})`);
+  }
+  if (!res.ok) {
+    const text = await res.text();
+    let data = text;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      // not JSON: the text itself describes the error
+    }
+    throw new ApiError(res.status, `GET ${path}: ${describe(res.status, data)}`, data);
+  }
+  return new Uint8Array(await res.arrayBuffer());
+}
+
 /** Lists come back either bare or wrapped ({items: [...]}, {datasets: [...]}, ...): take the array. */
 export function items(data, ...keys) {
   if (Array.isArray(data)) return data;

@@ -11,8 +11,12 @@ const ROUTES = [
   [/^(datasets|algorithms)\/(\d+)$/, "catalog", () => import("./pages/listing.js")],
   [/^seller$/, "seller", () => import("./pages/seller.js")],
   [/^jobs$/, "jobs", () => import("./pages/jobs.js")],
+  [/^buy$/, "buy", () => import("./pages/buy.js")],
   [/^jobs\/(\d+)$/, "jobs", () => import("./pages/job.js")],
+  [/^earnings$/, "earnings", () => import("./pages/earnings.js")],
+  [/^members$/, "members", () => import("./pages/members.js")],
   [/^audit$/, "audit", () => import("./pages/audit.js")],
+  [/^trust$/, "trust", () => import("./pages/trust.js")],
   [/^audit\/jobs\/(\d+)$/, "audit", () => import("./pages/trail.js")],
   [/^audit\/datasets\/(\d+)$/, "audit", () => import("./pages/usage.js")],
 ];
@@ -45,6 +49,8 @@ function currentPath() {
   return p.replace(/^\/+|\/+$/g, "");
 }
 
+let generation = 0;
+
 async function render() {
   if (cleanup) {
     cleanup();
@@ -64,16 +70,24 @@ async function render() {
     return;
   }
   const [m, , load] = match;
+  // Renders overlap (signing in while a page still loads starts another): each draws into its own view, and a
+  // newer render removes the older one's, so a late page can never add a second copy of itself.
+  const mine = ++generation;
+  const view = h("div", { class: "view" });
+  main.append(view);
   main.setAttribute("aria-busy", "true");
   try {
     const page = await load();
-    const done = await page.render(main, m.slice(1), { link, navigate, notify, session });
-    if (typeof done === "function") cleanup = done;
+    const done = await page.render(view, m.slice(1), { link, navigate, notify, session });
+    if (typeof done === "function") {
+      if (mine === generation) cleanup = done;
+      else done();
+    }
   } catch (err) {
     console.error(err);
-    main.append(errorState(err));
+    view.append(errorState(err));
   } finally {
-    main.removeAttribute("aria-busy");
+    if (mine === generation) main.removeAttribute("aria-busy");
   }
   const heading = main.querySelector("h1");
   if (heading) document.title = `${heading.textContent} · Data Exchange`;

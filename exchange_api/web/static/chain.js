@@ -1,8 +1,10 @@
 // Read-only JSON-RPC to the chain: the audit view reads the Notary's checkpoints itself instead of
 // taking the exchange API's word for them.
 
+import { decode, fragment, selectorOf, topicOf } from "./abi.js";
 import { keccak256 } from "./keccak.js";
-import { bytesToHex } from "./merkle.js";
+import { bytesToHex, hexToBytes } from "./merkle.js";
+import { trustAnchors } from "./trust.js";
 
 export class ChainError extends Error {}
 
@@ -42,7 +44,9 @@ export class ChainReader {
     }
     const body = await res.json().catch(() => null);
     if (!body || body.error) {
-      throw new ChainError(`${method} failed: ${body && body.error ? body.error.message : `HTTP ${res.status}`}`);
+      // A revert's data (the custom error, ABI-encoded) rides along, so a caller can name the error.
+      throw Object.assign(new ChainError(`${method} failed: ${body && body.error ? body.error.message : `HTTP ${res.status}`}`),
+        { data: body?.error?.data });
     }
     return body.result;
   }
@@ -138,12 +142,6 @@ export class ChainReader {
   }
 }
 
-const LISTED_TOPICS = {
-  dataset: "0x" + bytesToHex(keccak256(utf8("DatasetListed(uint256,address,(string,bytes32,uint256,uint32,uint40,uint32))"))),
-  algorithm: "0x" + bytesToHex(keccak256(utf8(
-    "AlgorithmListed(uint256,address,string,string,bytes32,string,uint256,bytes32,uint32)"))),
-};
-
 /** Contract addresses the server put in the page (from its deployment file), by contract name. */
 export function contracts() {
   try {
@@ -153,8 +151,10 @@ export function contracts() {
   }
 }
 
-/** A reader for the page's configured chain, or null when the page has no RPC URL or Notary address. */
+/** A reader for the user's own trust anchors when set, else the server's chain; null when neither has an RPC. */
 export function pageChain() {
+  const anchors = trustAnchors();
+  if (anchors) return new ChainReader(anchors.rpcUrl, anchors.notary);
   const { rpcUrl } = document.body.dataset;
   const notary = contracts().Notary || document.body.dataset.notary;
   return rpcUrl ? new ChainReader(rpcUrl, notary || "") : null;
@@ -162,29 +162,138 @@ export function pageChain() {
 
 /** The listing event of `kind` #id in `block` on the Market: {txHash, owner, block}, or null. */
 export async function findListingEvent(reader, market, kind, id, block) {
+  const event = fragment(await contractAbi("Market"), "event", kind === "algorithm" ? "AlgorithmListed" : "DatasetListed");
   const at = `0x${Number(block).toString(16)}`;
   const logs = await reader.call("eth_getLogs", [{ address: market, fromBlock: at, toBlock: at,
-    topics: [LISTED_TOPICS[kind], `0x${word(id)}`] }]);
+    topics: [topicOf(event), `0x${word(id)}`] }]);
   if (!logs || !logs.length) return null;
   const log = logs[0];
   return { txHash: log.transactionHash, owner: `0x${log.topics[2].slice(-40)}`, block: Number(BigInt(log.blockNumber)) };
 }
 
-const SEL_DATASET = selector("dataset(uint256)");
-const SEL_ALGORITHM = selector("algorithm(uint256)");
-
 /**
- * The Market's own record of a listing: {owner, pricePerUse, maxUses, uses, status, commitment}, read with
- * eth_call. The record is a tuple with a string in it, so its static fields follow one offset word.
+ * The Market's own record of a listing: {owner, pricePerUse, maxUses, uses, status, commitment, policyHash},
+ * read with eth_call and decoded by the Market ABI's field names.
  */
 export async function readListing(reader, market, kind, id) {
-  const sel = kind === "algorithm" ? SEL_ALGORITHM : SEL_DATASET;
-  const w = words(await reader.call("eth_call", [{ to: market, data: `0x${sel}${word(id)}` }, "latest"]));
-  const n = (k) => BigInt(`0x${w[1 + k]}`);
-  if (w.length < 10) throw new ChainError(`Market.${kind}(${id}) returned no record`);
-  const fields = kind === "algorithm"
-    ? { price: 1, maxUses: 2, uses: 3, status: 4, commitment: 5 }
-    : { price: 2, maxUses: 3, uses: 4, status: 6, commitment: 8 };
-  return { owner: `0x${w[1].slice(-40)}`, pricePerUse: n(fields.price).toString(), maxUses: Number(n(fields.maxUses)),
-    uses: Number(n(fields.uses)), status: Number(n(fields.status)), commitment: w[1 + fields.commitment] };
+  const r = (await callView(reader, market, "Market", kind === "algorithm" ? "algorithm" : "dataset", id))["0"];
+  return { owner: r.owner, pricePerUse: r.pricePerUse.toString(), maxUses: Number(r.maxUses), uses: Number(r.uses),
+    status: Number(r.status), commitment: (kind === "algorithm" ? r.codeHash : r.manifestHash).replace(/^0x/, ""),
+    policyHash: r.policyHash ?? null };
+}
+
+/** The chain id the RPC serves. */
+export async function rpcChainId(reader) {
+  return Number(BigInt(await reader.call("eth_chainId", [])));
+}
+
+const abis = new Map();
+
+/** A contract's ABI, served with the console's code (the same trust as the code that reads it). */
+export async function contractAbi(name) {
+  if (!abis.has(name)) {
+    const prefix = document.body.dataset.prefix || "/console";
+    abis.set(name, fetch(`${prefix}/abi/${name}.json`).then(async (res) => {
+      if (!res.ok) throw new ChainError(`the console could not load the ${name} ABI (HTTP ${res.status})`);
+      return res.json();
+    }).catch((err) => {
+      abis.delete(name);
+      throw err instanceof ChainError ? err : new ChainError(`the console could not load the ${name} ABI (${err.message})`);
+    }));
+  }
+  return abis.get(name);
+}
+
+/** eth_call of view function `name` with unsigned integer / address arguments; its outputs by name. */
+export async function callView(reader, address, contract, name, ...args) {
+  const fn = fragment(await contractAbi(contract), "function", name);
+  const data = selectorOf(fn) + args.map((a) => (typeof a === "string" && a.startsWith("0x")
+    ? a.slice(2).toLowerCase().padStart(64, "0") : word(a))).join("");
+  const out = await reader.call("eth_call", [{ to: address, data: `0x${data}` }, "latest"]);
+  if (!out || out === "0x") throw new ChainError(`${contract}.${name} at ${address} returned nothing (is it deployed there?)`);
+  return decode(fn.outputs, out);
+}
+
+/**
+ * A job's terms as its JobRequested event on ComputeJobs `computeJobs` records them (logs are part of
+ * consensus): {terms, deadline, buyer, block}. Only the terms' hash is in storage, so the event is the record.
+ */
+export async function jobTerms(reader, computeJobs, jobId) {
+  const event = fragment(await contractAbi("ComputeJobs"), "event", "JobRequested");
+  const logs = (await reader.call("eth_getLogs", [{ address: computeJobs, fromBlock: "0x0", toBlock: "latest",
+    topics: [topicOf(event), `0x${word(jobId)}`] }]) || []).filter((l) => !l.removed);
+  if (logs.length !== 1) {
+    throw new ChainError(`ComputeJobs at ${computeJobs} has ${logs.length} JobRequested events for job ${jobId}`);
+  }
+  const values = decode(event.inputs.filter((p) => !p.indexed), logs[0].data);
+  return { ...values, buyer: `0x${logs[0].topics[2].slice(-40)}`, block: Number(BigInt(logs[0].blockNumber)) };
+}
+
+const B32 = "abcdefghijklmnopqrstuvwxyz234567";
+
+/** The CIDv1 (raw codec, sha2-256, base32) of content whose sha256 is `digestHex` (dx_core.cid). */
+export function cidFromDigest(digestHex) {
+  const bytes = [0x01, 0x55, 0x12, 0x20, ...hexToBytes(digestHex)];
+  if (bytes.length !== 36) throw new ChainError(`a sha2-256 digest has 32 bytes, not ${bytes.length - 4}`);
+  let bits = 0;
+  let value = 0;
+  let out = "b";
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+const MICRO_EPS = 1000000n;
+
+/** Exact decimal ε of an integer micro-ε amount ("0.4", "1.0"), as `dx` prints it: no float rounding. */
+export function formatEps(micro) {
+  const m = BigInt(micro);
+  const frac = (m % MICRO_EPS).toString().padStart(6, "0").replace(/0+$/, "") || "0";
+  return `${m / MICRO_EPS}.${frac}`;
+}
+
+/** Market.privacyBudgetOf(datasetId) as BigInt micro-ε: {total, perJob, spent, left, enabled}. */
+export async function privacyBudget(reader, market, datasetId) {
+  const r = await callView(reader, market, "Market", "privacyBudgetOf", datasetId);
+  const [total, perJob, spent] = [BigInt(r.total), BigInt(r.perJob), BigInt(r.spent)];
+  return { total, perJob, spent, left: total > spent ? total - spent : 0n, enabled: total > 0n };
+}
+
+/** A budget in the words `dx dataset show` uses: "ε 1.0 total, 0.4 per job, 0.4 spent, 0.6 left". */
+export function budgetLine(b) {
+  return `ε ${formatEps(b.total)} total, ${formatEps(b.perJob)} per job, ${formatEps(b.spent)} spent, ` +
+    `${formatEps(b.left)} left`;
+}
+
+/**
+ * Dataset `datasetId`'s EpsilonReserved and EpsilonReleased events on the Market, oldest first:
+ * [{event, jobId, microEps, spent, block, txHash}] (logs are part of consensus, like storage).
+ */
+export async function epsilonEvents(reader, market, datasetId) {
+  const abi = await contractAbi("Market");
+  const events = ["EpsilonReserved", "EpsilonReleased"].map((n) => fragment(abi, "event", n));
+  const byTopic = new Map(events.map((e) => [topicOf(e), e]));
+  const logs = (await reader.call("eth_getLogs", [{ address: market, fromBlock: "0x0", toBlock: "latest",
+    topics: [[...byTopic.keys()], null, `0x${word(datasetId)}`] }]) || []).filter((l) => !l.removed);
+  return logs.map((log) => {
+    const ev = byTopic.get(log.topics[0]);
+    const v = decode(ev.inputs.filter((p) => !p.indexed), log.data);
+    return { event: ev.name, jobId: BigInt(log.topics[1]), microEps: BigInt(v.microEps), spent: BigInt(v.spent),
+      block: Number(BigInt(log.blockNumber)), txHash: log.transactionHash };
+  });
+}
+
+/** Ids of the datasets whose owner ever set a privacy budget on the Market (its PrivacyBudgetSet events). */
+export async function budgetedDatasetIds(reader, market) {
+  const event = fragment(await contractAbi("Market"), "event", "PrivacyBudgetSet");
+  const logs = (await reader.call("eth_getLogs", [{ address: market, fromBlock: "0x0", toBlock: "latest",
+    topics: [topicOf(event)] }]) || []).filter((l) => !l.removed);
+  return [...new Set(logs.map((l) => BigInt(l.topics[1]).toString()))].map(Number).sort((a, b) => a - b);
 }

@@ -26,7 +26,7 @@ export function equalBytes(a, b) {
   return diff === 0;
 }
 
-function concat(...parts) {
+export function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

@@ -74,6 +74,11 @@ export function signOut() {
   document.dispatchEvent(new CustomEvent("dx:signed-out"));
 }
 
+/** The chain id the wallet signs for. */
+export async function walletChainId() {
+  return Number(BigInt(await request("eth_chainId", [])));
+}
+
 /** eth_signTypedData_v4 of an EIP-712 payload ({domain, types, primaryType, message}). */
 export async function signTypedData(typedData) {
   const address = await currentAccount();
@@ -82,6 +87,16 @@ export async function signTypedData(typedData) {
   }
   const payload = JSON.stringify(typedData, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
   return { address, signature: await request("eth_signTypedData_v4", [address, payload]) };
+}
+
+/** eth_sendTransaction of `tx` ({to, data, value: 0x-hex}) from the signed-in account: the wallet fills nonce,
+ * gas and fees, signs with its key and broadcasts; the page gets the transaction hash. */
+export async function sendTransaction(tx) {
+  const from = await currentAccount();
+  if (session.address && from.toLowerCase() !== session.address.toLowerCase()) {
+    throw new WalletError(`The wallet's account ${from} is not the signed-in ${session.address}.`);
+  }
+  return { from, txHash: await request("eth_sendTransaction", [{ ...tx, from }]) };
 }
 
 /** Sign out when the wallet switches to another account, so the page never acts for the wrong one. */

@@ -1,10 +1,13 @@
 // Regulator dashboard: anchored checkpoints checked in the browser, alerts, and the way into trails.
 
 import { api, items } from "../api.js";
+import { budgetedDatasetIds, formatEps, privacyBudget } from "../chain.js";
 import { badge, emptyState, errorState, formatTime, h, hexCode, table, put, gate } from "../dom.js";
 import { listing, usagePercent } from "../model.js";
 import { isUnprovedOnly, verifyEntries } from "../verify.js";
 import { loadCheckpoints, verdictBadge } from "./auditlib.js";
+import { trustPanel } from "./trust.js";
+import { regulatorMarket } from "./usage.js";
 
 const NEAR_LIMIT_PERCENT = 80;
 const RECENT_JOBS = 20;
@@ -76,6 +79,20 @@ async function alerts(cps, trails) {
   return out;
 }
 
+/** Every dataset with a privacy budget on the Market the regulator's anchors name, with ε spent and left. */
+async function budgetRows(cps, link) {
+  const { reader, market } = await regulatorMarket(cps);
+  const ids = await budgetedDatasetIds(reader, market);
+  const budgets = await Promise.all(ids.map(async (id) => ({ id, b: await privacyBudget(reader, market, id) })));
+  return budgets.filter(({ b }) => b.enabled).map(({ id, b }) => {
+    const fits = b.left >= b.perJob;
+    return h("tr", { "data-dataset": id, "data-state": fits ? "ok" : "warn" },
+      h("td", {}, link(`audit/datasets/${id}`, `Dataset #${id}`)), h("td", {}, formatEps(b.total)),
+      h("td", {}, formatEps(b.perJob)), h("td", {}, formatEps(b.spent)),
+      h("td", {}, fits ? formatEps(b.left) : [formatEps(b.left), " ", badge("warn", "no further job fits")]));
+  });
+}
+
 function lookupForm(navigate) {
   const jobInput = h("input", { id: "job-id", name: "job", type: "number", min: 1, required: true, inputmode: "numeric" });
   const dsInput = h("input", { id: "dataset-id", name: "dataset", type: "number", min: 1, required: true,
@@ -95,7 +112,8 @@ export async function render(main, _params, { session, navigate, link }) {
   }
   put(main, h("h1", {}, "Regulator dashboard"), h("p", { class: "lede" },
     "Every check below runs in this browser: checkpoint roots are read from the Notary contract, consecutive " +
-    "checkpoints are tied by consistency proofs, and trail entries by inclusion proofs (RFC 6962)."));
+    "checkpoints are tied by consistency proofs, and trail entries by inclusion proofs (RFC 6962)."),
+  trustPanel(link));
   const cps = await loadCheckpoints();
   const good = cps.verdicts.filter((v) => v.ok).length;
   const allGood = good === cps.verdicts.length && cps.verdicts.length > 0;
@@ -113,6 +131,18 @@ export async function render(main, _params, { session, navigate, link }) {
     cps.verdicts.length ? table("Checkpoints, newest first", ["#", "Tree size", "Root", "Transaction", "Block",
       "Anchored", "Verification"], checkpointRows(cps.verdicts), { id: "checkpoints" })
       : emptyState("No checkpoint has been anchored on-chain yet.", "The notarizer anchors after a batch of entries.")));
+  const budgets = h("section", { "aria-labelledby": "h-budgets", id: "budgets" },
+    h("h2", { id: "h-budgets" }, "Privacy budgets (ε, read from the chain)"));
+  put(main, budgets);
+  try {
+    const rows = await budgetRows(cps, link);
+    budgets.append(rows.length ? table("Datasets with a differential-privacy budget", ["Dataset", "Total", "Per job",
+      "Spent", "Left"], rows, { id: "budget-table" }) : emptyState("No dataset has a privacy budget.",
+      "Jobs over a dataset without one release exact aggregates."));
+  } catch (err) {
+    budgets.append(h("p", { class: "summary", id: "budget-table" },
+      badge("warn", `not read from the chain: ${err.message}`)));
+  }
   const recent = h("section", { "aria-labelledby": "h-jobs" }, h("h2", { id: "h-jobs" }, "Recent compute contracts"));
   put(main, recent);
   let trails = [];

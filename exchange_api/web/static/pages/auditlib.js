@@ -1,22 +1,33 @@
 // Shared pieces of the regulator's views: checkpoints verified against the chain, verdict badges.
 
 import { api } from "../api.js";
-import { ChainReader } from "../chain.js";
+import { ChainError, ChainReader, rpcChainId } from "../chain.js";
 import { badge } from "../dom.js";
+import { trustAnchors } from "../trust.js";
 import { verifyCheckpoints } from "../verify.js";
 
+export const NO_ANCHORS = "you have not set your trust anchors (chain RPC and Notary address) in this browser";
+
+/** A reader for the regulator's own trust anchors only: never the RPC or Notary the audited API names. */
 export function chainReader() {
-  const { rpcUrl, notary } = document.body.dataset;
-  return rpcUrl && notary ? new ChainReader(rpcUrl, notary) : null;
+  const anchors = trustAnchors();
+  return anchors ? new ChainReader(anchors.rpcUrl, anchors.notary) : null;
 }
 
 /** Checkpoints from the API, each re-checked against the Notary contract and the previous checkpoint. */
 export async function loadCheckpoints() {
   const data = await api("/audit/checkpoints", { exact: true });
   const chain = chainReader();
-  let chainError = chain ? null : "the page has no chain RPC URL and Notary address to check against";
+  let chainError = chain ? null : NO_ANCHORS;
   let result;
   try {
+    if (chain) {
+      const served = await rpcChainId(chain);
+      const anchors = trustAnchors();
+      if (served !== anchors.chainId) {
+        throw new ChainError(`your RPC ${anchors.rpcUrl} serves chain ${served}, not your chain ${anchors.chainId}`);
+      }
+    }
     result = await verifyCheckpoints(data.checkpoints || [], chain);
   } catch (err) {
     chainError = err.message;

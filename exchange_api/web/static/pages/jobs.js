@@ -18,7 +18,9 @@ export function statusBadge(status) {
 export async function render(main, _params, { session, link }) {
   if (!gate(main, session, "My jobs", "Sign in with your buyer wallet to follow your compute contracts.")) return;
   put(main, h("h1", {}, "My jobs"));
-  const jobs = await api("/jobs");
+  // The jobs past their deadline by the chain's clock, which the API reads: the browser's clock may differ.
+  const [jobs, earnings] = await Promise.all([api("/jobs"), api("/me/earnings").catch(() => null)]);
+  const refundable = new Set(((earnings && earnings.reclaimable) || []).map((r) => Number(r.job_id)));
   if (!jobs.length) {
     put(main, emptyState("You have not requested a compute contract yet.",
       "Pick a dataset and an algorithm in the catalog, then request a job with the dx command line."));
@@ -26,7 +28,9 @@ export async function render(main, _params, { session, link }) {
   }
   put(main, table("Compute contracts, newest first", ["Job", "Status", "Datasets", "Algorithm", "Escrow", "Results"],
     jobs.map((j) => h("tr", { "data-job": j.id },
-      h("td", {}, link(`jobs/${j.id}`, `Job ${j.id}`)), h("td", {}, statusBadge(j.status)),
+      h("td", {}, link(`jobs/${j.id}`, `Job ${j.id}`)), h("td", {}, statusBadge(j.status),
+        refundable.has(Number(j.id)) ? [" ", link("earnings", `Past its deadline: reclaim the escrow of job ${j.id}`)]
+          : null),
       h("td", {}, j.dataset_ids.map((d, i) => [i ? ", " : "", link(`datasets/${d}`, `dataset #${d}`)])),
       h("td", {}, link(`algorithms/${j.algorithm_id}`, `algorithm #${j.algorithm_id}`)),
       h("td", {}, formatWei(j.escrow_wei)),

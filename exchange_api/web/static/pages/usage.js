@@ -2,14 +2,87 @@
 
 import { api } from "../api.js";
 import { toPlain } from "../canonical.js";
-import { badge, emptyState, formatTime, h, table, put, gate } from "../dom.js";
+import { budgetLine, callView, ChainError, epsilonEvents, formatEps, privacyBudget } from "../chain.js";
+import { badge, emptyState, errorState, formatTime, h, table, put, gate } from "../dom.js";
 import { bars, usageChart } from "../chart.js";
 import { listing } from "../model.js";
+import { trustAnchors } from "../trust.js";
 import { verifyEntries } from "../verify.js";
-import { entryBadge, loadCheckpoints } from "./auditlib.js";
+import { chainReader, entryBadge, loadCheckpoints, NO_ANCHORS } from "./auditlib.js";
 
 // A use is metered when the ledger authorizes a job: that is when the usage counter increments.
 const METERED_KIND = "job.authorized";
+
+/**
+ * The Market as the regulator's own trust anchors name it: the one their ComputeJobs contract calls, read
+ * from that contract on their RPC (never the address the audited API serves). Throws naming what is missing.
+ */
+export async function regulatorMarket(cps) {
+  const reader = chainReader();
+  const anchors = trustAnchors();
+  if (!reader || !anchors) throw new ChainError(NO_ANCHORS);
+  if (cps && cps.chainError) throw new ChainError(cps.chainError);
+  const market = (await callView(reader, anchors.computeJobs, "ComputeJobs", "market"))["0"];
+  return { reader, market: String(market).toLowerCase() };
+}
+
+/** Per job, the ε its request reserved and what came back, from the Market's events: [{jobId, reserved, released}]. */
+function epsilonByJob(events) {
+  const jobs = new Map();
+  for (const e of events) {
+    const key = e.jobId.toString();
+    const row = jobs.get(key) || { jobId: key, reserved: 0n, released: 0n };
+    if (e.event === "EpsilonReserved") row.reserved += e.microEps;
+    else row.released += e.microEps;
+    jobs.set(key, row);
+  }
+  return [...jobs.values()].sort((a, b) => Number(BigInt(a.jobId) - BigInt(b.jobId)));
+}
+
+/** The dataset's privacy budget and each job's ε, checked to add up to what the Market holds as spent. */
+async function budgetSection(datasetId, cps, link) {
+  const section = h("section", { "aria-labelledby": "h-budget", id: "budget" },
+    h("h2", { id: "h-budget" }, "Privacy budget"));
+  let budget;
+  let rows;
+  try {
+    const { reader, market } = await regulatorMarket(cps);
+    const [b, events] = await Promise.all([privacyBudget(reader, market, datasetId),
+      epsilonEvents(reader, market, datasetId)]);
+    budget = b;
+    rows = epsilonByJob(events);
+  } catch (err) {
+    section.append(h("p", { class: "summary", id: "budget-summary" },
+      badge("warn", `not read from the chain: ${err.message}`)));
+    return section;
+  }
+  const held = rows.reduce((sum, r) => sum + r.reserved - r.released, 0n);
+  const reserved = rows.reduce((sum, r) => sum + r.reserved, 0n);
+  const released = rows.reduce((sum, r) => sum + r.released, 0n);
+  // A spent total the events do not explain means the chain's answers disagree: say so, never smooth it over.
+  const adds = held === budget.spent;
+  section.append(h("p", { class: "summary", id: "budget-summary" },
+    budget.enabled ? budgetLine(budget) : "No privacy budget (exact aggregates).", " ",
+    adds ? badge("ok", `the ε events add up to the ${formatEps(budget.spent)} the Market holds as spent`)
+      : badge("bad", `the ε events add up to ${formatEps(held)} spent, the Market holds ${formatEps(budget.spent)}`)));
+  if (!rows.length) {
+    section.append(emptyState("No job has reserved ε of this dataset.",
+      budget.enabled ? "A request reserves the per-job ε when it is made." : null));
+    return section;
+  }
+  section.append(table("ε each job reserved and gave back (Market events)",
+    ["Job", "ε reserved", "ε released", "Holds now"], rows.map((r) => {
+      const holds = r.reserved - r.released;
+      return h("tr", { "data-job": r.jobId, "data-state": holds > 0n ? "held" : "released" },
+        h("td", {}, link(`audit/jobs/${r.jobId}`, `Job ${r.jobId}`)), h("td", {}, formatEps(r.reserved)),
+        h("td", {}, r.released ? formatEps(r.released) : "—"),
+        h("td", {}, holds > 0n ? `ε ${formatEps(holds)} (spent)` : "nothing (released)"));
+    }), { id: "epsilon-jobs" }),
+  h("p", { id: "budget-totals" }, `Totals: ε ${formatEps(reserved)} reserved by ${rows.length} ` +
+    `job${rows.length === 1 ? "" : "s"}, ` +
+    `ε ${formatEps(released)} released, ε ${formatEps(held)} held.`));
+  return section;
+}
 
 export async function render(main, [datasetId], { session, link }) {
   if (!gate(main, session, `Dataset ${datasetId} usage`, "Metered usage is open to members with the regulator role.")) {
@@ -44,8 +117,15 @@ export async function render(main, [datasetId], { session, link }) {
     bad.length ? badge("bad", `${bad.length} usage entries fail verification: ${bad.map((r) => `#${r.seq}`).join(", ")}`)
       : badge("ok", `${proved.filter((r) => r.state === "ok").length} of ${uses.length} usage entries proved on-chain`),
     ` ${metered.length} metered uses` + (l && l.maxUses ? ` of ${l.maxUses} allowed.` : ".")));
+  // The budget is read from the chain, slower than the rest: it fills its place when it arrives, so the
+  // proved log is on screen (and complete) without waiting for the RPC.
+  const slot = h("section", { id: "budget", "aria-busy": "true" }, h("p", {}, "Reading the privacy budget from the chain…"));
+  put(main, slot);
+  const budgetShown = budgetSection(datasetId, cps, link).then((s) => slot.replaceWith(s),
+    (err) => slot.replaceWith(errorState(err)));
   if (!uses.length) {
     put(main, emptyState("No compute contract has used this dataset yet."));
+    await budgetShown;
     return;
   }
   put(main, 
@@ -67,4 +147,5 @@ export async function render(main, [datasetId], { session, link }) {
             h("td", {}, r ? entryBadge(r) : badge("bad", "Entry missing from the log")));
         }), { id: "usage" })),
   );
+  await budgetShown;
 }
