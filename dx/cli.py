@@ -7,18 +7,28 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 
 from dx import output
-from dx.commands import accounts, audit, buyer, datagen_cmd, demo_cmd, operator, sellers, stack_cmds
+from dx.commands import (
+    accounts,
+    audit,
+    buyer,
+    datagen_cmd,
+    demo_cmd,
+    listing_update,
+    membership,
+    operator,
+    reseal,
+    sellers,
+    settlement,
+    stack_cmds,
+)
 from dx.errors import ConfigError, DxError, RemoteError, StackError
-from dx_core.keystore import KeystoreError
-from dx_core.settings import get_settings
-from exchange_api.client import ExchangeError
 
-# contracts, web3 and requests (web3's HTTP transport) are imported inside translate: they take a
-# second to load, and when one of their errors is raised they are loaded already.
+# Building the CLI imports typer, rich and dx.commands only: each command imports what it acts with when
+# it runs (`dx --help` must not pay seconds of web3, FastAPI, SQLAlchemy, JAX). translate classifies an
+# error by the classes of modules loaded already: an exception of a module never imported cannot occur.
 
 HELP = (
     "Trade the use of data, never the data: the command line of the data exchange.\n\n"
@@ -48,6 +58,8 @@ def root(
     """Global options shared by every command."""
     output.set_json(json_out)
     if data_dir is not None:
+        from dx_core.settings import get_settings
+
         os.environ["DX_DATA_DIR"] = str(data_dir.resolve())
         get_settings.cache_clear()
 
@@ -60,24 +72,42 @@ buyer.register(app)
 app.add_typer(audit.app, name="audit")
 datagen_cmd.register(app)
 demo_cmd.register(app)
+settlement.register(app, buyer.job_app)
+membership.register(operator.member_app, accounts.app)
+listing_update.register(sellers.dataset_app)
+reseal.register(app, sellers.dataset_app, sellers.algorithm_app)
+
+
+def _loaded(module: str, *names: str) -> tuple[type, ...]:
+    """The named exception classes of `module` if it is imported already, else none (nothing to match)."""
+    mod = sys.modules.get(module)
+    return tuple(getattr(mod, n) for n in names) if mod is not None else ()
+
+
+def _is(exc: BaseException, classes: tuple[type, ...]) -> bool:
+    return bool(classes) and isinstance(exc, classes)
 
 
 def translate(exc: BaseException) -> DxError | None:
     """An expected error of another component, as a DxError; None for a genuine bug."""
-    from requests import RequestException
-    from web3.exceptions import PersistentConnectionError, ProviderConnectionError
-
-    from contracts.errors import ContractRevert
-
-    if isinstance(exc, ContractRevert):
+    if _is(exc, _loaded("contracts.errors", "ContractRevert")):
         return RemoteError(f"the chain refused the transaction: {exc}")
-    if isinstance(exc, KeystoreError):
+    if _is(exc, _loaded("dx_core.keystore", "KeystoreError")):
         return ConfigError(str(exc), hint="check DX_KEYSTORE_PASSWORD and the keystore path")
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+    if _is(exc, _loaded("httpx", "ConnectError", "ConnectTimeout")):
         return StackError(f"cannot reach a service: {exc}", hint="start the local stack with `dx up`")
-    if isinstance(exc, ExchangeError):
+    if _is(exc, _loaded("exchange_api.client", "ExchangeError")):
         return RemoteError(f"the exchange refused the request: {exc}")
-    if isinstance(exc, RequestException | ProviderConnectionError | PersistentConnectionError):
+    if _is(exc, _loaded("httpx", "HTTPStatusError")):  # a blob transfer through mpc_compute's HTTP store
+        try:
+            body = exc.response.json()
+        except ValueError:
+            body = None
+        detail = (body.get("detail") if isinstance(body, dict) else None) or exc.response.reason_phrase
+        return RemoteError(f"the exchange refused {exc.request.method} {exc.request.url.path} "
+                           f"({exc.response.status_code}): {detail}")
+    if _is(exc, _loaded("requests", "RequestException")
+           + _loaded("web3.exceptions", "ProviderConnectionError", "PersistentConnectionError")):
         return StackError(f"cannot reach the chain: {exc}", hint="start the local stack with `dx up`")
     return None
 

@@ -95,12 +95,15 @@ class LinearModel:
     features: list[str]
     weights: list[float]
     bias: float
+    # secret_model_score's public parameters the listing fixes (the buyer cannot choose the scale)
+    public_params: dict = field(default_factory=dict)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(x @ np.asarray(self.weights) + self.bias)))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "features": self.features, "weights": self.weights, "bias": self.bias}
+        return {"name": self.name, "features": self.features, "weights": self.weights, "bias": self.bias,
+                "public_params": self.public_params}
 
     def vector(self) -> np.ndarray:
         """The parameters as one vector (weights then bias): what the vendor secret-shares."""
@@ -137,8 +140,9 @@ def _standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (x - mean) / std, mean, std
 
 
-def _model(name: str, weights: dict[str, float], bias: float) -> LinearModel:
-    return LinearModel(name, list(FEATURES), [round(weights[f], 9) for f in FEATURES], round(bias, 9))
+def _model(name: str, weights: dict[str, float], bias: float, public_params: dict) -> LinearModel:
+    return LinearModel(name, list(FEATURES), [round(weights[f], 9) for f in FEATURES], round(bias, 9),
+                       public_params)
 
 
 def generate(seed: int = 7, sizes: Sizes | None = None) -> Scenario:
@@ -205,8 +209,9 @@ def generate(seed: int = 7, sizes: Sizes | None = None) -> Scenario:
 
     # The vendor's models work on those standardized features; its credit model is near the truth.
     noisy = {f: w + float(rng.normal(0, 0.1)) for f, w in _TRUE_WEIGHTS.items()}
-    s.models["credit_model"] = _model("credit_model", noisy, _TRUE_BIAS)
-    s.models["aml_model"] = _model("aml_model", _AML_WEIGHTS, _AML_BIAS)
+    s.models["credit_model"] = _model("credit_model", noisy, _TRUE_BIAS,
+                                      {"link": "logistic", "scale": 550.0, "offset": 300.0})
+    s.models["aml_model"] = _model("aml_model", _AML_WEIGHTS, _AML_BIAS, {"link": "logistic", "scale": 100.0})
     return s
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -23,8 +25,33 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def set_json(enabled: bool) -> None:
-    """Switch the process to machine-readable output."""
+    """Switch the process to machine-readable output; native code's stdout then goes to stderr."""
     _state["json"] = enabled
+    if enabled:
+        route_native_stdout()
+
+
+def route_native_stdout() -> None:
+    """Point file descriptor 1 at stderr and keep Python's sys.stdout on the real standard output.
+
+    SPU's C++ runtime (spdlog) prints lines like "[info] [thread_pool.cc:30] Create a fixed thread pool"
+    straight to fd 1, below Python: with --json they would precede the document. Only the JSON document
+    is written through sys.stdout. A no-op when sys.stdout is not fd 1 (a test's capture, a pipe already
+    swapped) or when done already.
+    """
+    if _state.get("routed"):
+        return
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    if fd != 1:
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = io.TextIOWrapper(os.fdopen(saved, "wb", buffering=0), encoding="utf-8", line_buffering=True)
+    _state["routed"] = True
 
 
 def json_mode() -> bool:

@@ -4,7 +4,9 @@ Every service is a detached subprocess (its own session) with a pid file in `<da
 log in `<data_dir>/logs/`, so `dx up` returns while the stack keeps running and `dx down` (any later
 process) can stop it. `<data_dir>/run/stack.json` records how the stack was started (chain kind, RPC
 URL, ports) so `status` and `down` see the same endpoints. State (chain state, database, blobs,
-keystores) lives in the data dir and survives down/up.
+keystores, TLS material) lives in the data dir and survives down/up. The nodes' SPU links run TLS with
+the CA and certificates of `<data_dir>/tls/` (dx.tls) unless the stack was started with
+`--insecure-spu-links`.
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ from pathlib import Path
 
 import httpx
 
+from dx import tls
 from dx.errors import StackError
+from dx_core import keystore
 from dx_core.settings import REPO_ROOT, Settings
 
-DEV_KEYSTORE_PASSWORD = "dx-local-demo-only"  # documented dev default: local demo only
+DEV_KEYSTORE_PASSWORD = keystore.DEV_PASSWORD  # documented dev default: local demo only
+LOCAL_CHAINS = ("anvil", "ganache")
 NODE_COUNT = 3
 MIN_UPTIME_S = 3.0
 LOCAL_ANCHOR_SECONDS = 5
+# `;`-separated I=HOST:SPU_PORT,CONTROL_URL entries: the nodes run elsewhere (`dx up`, `dx cluster register`)
+NODE_HOSTS_ENV = "DX_NODE_HOSTS"
 # How each service state is shown (rich styles), by `dx up` as services start and by `dx status`.
 STATE_STYLE = {"healthy": "green", "external": "green", "starting": "yellow", "stopped": "dim",
                "unhealthy": "red"}
@@ -45,15 +52,35 @@ class StackConfig:
     chain_port: int
     node_base_port: int
     spu_base_port: int
+    spu_tls: bool = True  # False only by an explicit --insecure-spu-links (debugging)
+    # False when the nodes run on hosts of their own (DX_NODE_HOSTS names them): `dx up` then starts the
+    # operator's services only and each node host runs `dx node serve`.
+    local_nodes: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings, chain: str | None = None,
-                      rpc_url: str | None = None) -> StackConfig:
+                      rpc_url: str | None = None, spu_tls: bool = True) -> StackConfig:
+        # A client or operator host with no stack.json of its own names its chain by DX_RPC_URL: that is
+        # an external chain like --rpc-url (unless a local chain kind is asked for explicitly).
+        env_rpc = os.environ.get("DX_RPC_URL", "").strip() if chain is None else ""
+        rpc_url = rpc_url or env_rpc or None
         kind = "external" if rpc_url else (chain or settings.chain)
         url = rpc_url or f"http://127.0.0.1:{settings.chain_port}"
         api_url = os.environ.get("DX_API_URL") or f"http://127.0.0.1:{settings.api_port}"
+        local_nodes = not os.environ.get(NODE_HOSTS_ENV, "").strip()
         return cls(str(Path(settings.data_dir).resolve()), kind, url, api_url, settings.api_port,
-                   settings.chain_port, settings.node_base_port, settings.spu_base_port)
+                   settings.chain_port, settings.node_base_port, settings.spu_base_port, spu_tls, local_nodes)
+
+    @property
+    def own_chain(self) -> bool:
+        """Whether the stack runs its own local chain node (not one reached with --rpc-url)."""
+        return self.chain in LOCAL_CHAINS
+
+
+def is_local_dev_chain(config: StackConfig, chain_id: int | None) -> bool:
+    """The local dev chain, where the public dev keys and password may be used: the stack's own
+    Anvil/Ganache node AND a dev chain id. A chain reached with --rpc-url never is, whatever its id."""
+    return config.own_chain and chain_id in keystore.DEV_CHAIN_IDS
 
 
 @dataclass
@@ -88,13 +115,23 @@ def services(config: StackConfig) -> list[Service]:
                             "--state-dir", str(Path(config.data_dir) / "chain")]))
     out.append(Service("api", "exchange_api", [], f"{config.api_url}/health"))
     out.append(Service("anchorer", "notarizer.anchorer"))
-    # Nodes follow the chain and read and write blobs in the exchange's own store (settings: same data
-    # dir, same backend).
-    chain_args = ["--rpc-url", config.rpc_url, "--watch"]
+    if config.local_nodes:
+        out.extend(node_services(config))
+    return out
+
+
+def node_services(config: StackConfig) -> list[Service]:
+    """The three compute nodes, each started as it would be on a host of its own: blobs only through the
+    exchange API (signed in as the node), the chain by RPC, its own keystore and TLS files (its work dir and
+    the public deployment file: the settings' defaults). No node is told where the API keeps its blobs,
+    so the one-machine stack runs its nodes the way `dx node serve` runs one on a host of its own."""
+    out = []
+    data_dir = Path(config.data_dir)
     for i in range(NODE_COUNT):
-        keystore_path = Path(config.data_dir) / "keys" / f"node-{i}.json"
-        out.append(Service(f"node-{i}", "mpc_compute.node",
-                           ["--index", str(i), "--keystore", str(keystore_path), *chain_args],
+        tls_args = tls.node_paths(config.data_dir, i).args() if config.spu_tls else []
+        args = ["--index", str(i), "--keystore", str(data_dir / "keys" / f"node-{i}.json"),
+                "--rpc-url", config.rpc_url, "--watch", "--blobs", config.api_url, *tls_args]
+        out.append(Service(f"node-{i}", "mpc_compute.node", args,
                            f"http://127.0.0.1:{config.node_base_port + i}/health"))
     return out
 
@@ -118,6 +155,9 @@ class Supervisor:
         self.run_dir = self.data_dir / "run"
         self.log_dir = self.data_dir / "logs"
         self._procs: dict[str, subprocess.Popen] = {}  # started by this process: exit is observable
+        # The keystore password the services get; None: the caller's DX_KEYSTORE_PASSWORD, or on the
+        # stack's own local chain the demo default.
+        self.keystore_password: str | None = None
 
     # ---- saved state -------------------------------------------------------------------------
     @classmethod
@@ -149,7 +189,10 @@ class Supervisor:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
         if self.config.chain != "external":
             env["DX_CHAIN"] = self.config.chain
-        env.setdefault("DX_KEYSTORE_PASSWORD", DEV_KEYSTORE_PASSWORD)
+        if self.keystore_password is not None:
+            env[keystore.PASSWORD_ENV] = self.keystore_password
+        elif self.config.own_chain:
+            env.setdefault(keystore.PASSWORD_ENV, DEV_KEYSTORE_PASSWORD)
         # A local stack anchors checkpoints every few seconds (unless told otherwise), so a regulator
         # sees fresh events covered quickly; production keeps the settings default.
         env.setdefault("DX_ANCHOR_EVERY_SECONDS", str(LOCAL_ANCHOR_SECONDS))
@@ -258,6 +301,8 @@ class Supervisor:
             if svc.name != "chain" and after_chain is not None:
                 after_chain()
                 after_chain = None
+            if svc.name.startswith("node-") and self.config.spu_tls:
+                tls.ensure_cluster_tls(self.data_dir, NODE_COUNT)
             st = self.check(svc)
             if st.state == "stopped":
                 if svc.name == "chain" and rpc_alive(self.config.rpc_url) is not None:

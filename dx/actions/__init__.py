@@ -1,25 +1,37 @@
 """What each role command does: thin calls into the contracts, the exchange client and the compute clients."""
 
-from dx.actions.audit import audit_export, audit_trail, audit_usage, audit_verify
-from dx.actions.buyer import fetch_result, job_status, request_job, search_catalog, watch_job
-from dx.actions.operator import admit_member, list_members, register_cluster, show_cluster
-from dx.actions.sellers import (
-    decide,
-    delist_dataset,
-    list_algorithms,
-    list_datasets,
-    pending_requests,
-    publish_algorithm,
-    publish_dataset,
-    show_dataset,
-)
-from dx.actions.stack import bring_up
-from dx.actions.tables import jobs_table, listing_table, trail_table
+from __future__ import annotations
 
-__all__ = [
-    "admit_member", "audit_export", "audit_trail", "audit_usage", "audit_verify", "bring_up", "decide",
-    "delist_dataset", "fetch_result", "job_status", "jobs_table", "list_algorithms", "list_datasets",
-    "list_members", "listing_table", "pending_requests", "publish_algorithm", "publish_dataset",
-    "register_cluster", "request_job", "search_catalog", "show_cluster", "show_dataset", "trail_table",
-    "watch_job",
-]
+import importlib
+from typing import Any
+
+# Each name loads its module on first use (PEP 562): `from dx.actions.buyer import ...` or `dx.actions.X`
+# then pays only for that module's imports, not for every role's (numpy, web3, the compute clients).
+_HOME = {
+    "audit_export": "audit", "audit_trail": "audit", "audit_usage": "audit", "audit_verify": "audit",
+    "fetch_result": "buyer", "job_status": "buyer", "request_job": "buyer", "search_catalog": "buyer",
+    "watch_job": "buyer",
+    "admit_member": "operator", "list_members": "operator", "register_cluster": "operator",
+    "show_cluster": "operator",
+    "decide": "sellers", "delist_dataset": "sellers", "list_algorithms": "sellers",
+    "list_datasets": "sellers", "pending_requests": "sellers", "publish_algorithm": "sellers",
+    "publish_dataset": "sellers",
+    "show_dataset": "sellers",
+    "bring_up": "stack",
+    "jobs_table": "tables", "listing_table": "tables", "trail_table": "tables",
+}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,14 +14,32 @@ from dx.errors import StackError, VerificationError
 if TYPE_CHECKING:
     from notarizer.verifier import VerificationReport
 
+log = logging.getLogger("dx.audit")
+EXPORT_ATTEMPTS = 3
+
 
 def audit_trail(acting: str, job_id: int) -> list[dict]:
     doc = context.client(acting).request("GET", f"/v1/audit/jobs/{job_id}/trail")
     return doc.get("entries", doc) if isinstance(doc, dict) else doc
 
 
-def audit_usage(acting: str, dataset_id: int) -> dict:
-    return context.client(acting).request("GET", f"/v1/audit/datasets/{dataset_id}/usage")
+def audit_usage(
+    acting: str, dataset_id: int, verified: tuple[VerificationReport, list[dict]] | None = None
+) -> dict:
+    """The dataset's metered usage, built from the exported log's chain-checked events only (the exchange's
+    own usage report is not trusted: its arguments could have been altered). `verified`: a report and the
+    entries it verified, to reuse."""
+    from notarizer.usage import exported_usage
+
+    report, entries = verified or verified_export(acting)
+    if not report.integrity_ok:
+        raise VerificationError("the audit trail does not verify: no usage report from it",
+                                hint="run `dx audit verify` for the findings")
+    from dx.actions.budget import budget_usage
+
+    usage = exported_usage(entries, dataset_id, report.checked_args())
+    # ε is metered by the Market itself: its events must add up to the spent total it holds
+    return {**usage, "privacy_budget": budget_usage(dataset_id)}
 
 
 def export_text(acting: str) -> str:
@@ -34,14 +53,29 @@ def export_entries(acting: str) -> list[dict]:
 
 def verify_report(acting: str) -> VerificationReport:
     """notarizer.verifier's report on the exported log, checked against the Notary on the chain."""
+    return verified_export(acting)[0]
+
+
+def verified_export(acting: str) -> tuple[VerificationReport, list[dict]]:
+    """The exported log and notarizer.verifier's report on it, checked against the Notary on the chain."""
+    from dx.actions.compliance import compliance_check
     from notarizer.verifier import verify
 
     dep = deployment.load_deployment()
     if dep is None:
         raise StackError(f"no deployment file at {deployment.deployment_path()}",
                          hint="start the stack: `dx up`")
-    return verify(context.rpc_url(), dep.addresses["Notary"], export_entries(acting),
-                  dep.addresses.get("ComputeJobs"))
+    client = context.client(acting)
+    for attempt in range(EXPORT_ATTEMPTS):
+        entries = export_entries(acting)
+        report = verify(context.rpc_url(), dep.addresses["Notary"], entries, dep.addresses.get("ComputeJobs"),
+                        compliance=compliance_check(context.ledger(), client.get_blob))
+        # The anchorer may anchor a checkpoint past the export between the two reads: the log only grows,
+        # so a new export covers it. A log that stays short of its checkpoints is reported as truncated.
+        if not report.errors or any(f.problem != "truncated" for f in report.errors):
+            break
+        log.info("a checkpoint was anchored past the export (attempt %d): exporting again", attempt + 1)
+    return report, entries
 
 
 def audit_verify(acting: str) -> dict:
@@ -52,6 +86,9 @@ def audit_verify(acting: str) -> dict:
         verdict = "[bold green]VERIFIED[/]" if report.ok else "[bold red]VERIFICATION FAILED[/]"
         output.console.print(f"{verdict}: {report.entries} log entries against {report.checkpoints} "
                              f"on-chain checkpoints (anchored size {report.anchored_size})")
+        if report.violations:
+            output.console.print(f"  [bold red]{len(report.violations)} policy violation(s)[/]: jobs that "
+                                 "ran although a listing's policy forbade them")
         for f in report.findings:
             output.console.print(f"  [{'red' if f.severity == 'error' else 'yellow'}]{f.severity}[/] "
                                  f"{f.problem} {f.detail}")

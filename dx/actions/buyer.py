@@ -1,7 +1,8 @@
 """Buyer actions: search, request a job (spec + program hash), follow it, fetch and reconstruct the result.
 
 The result comes from the chain and the exchange alone: the nodes' JobAttested records say which output
-shares to trust, the exchange's blob store serves them. Node control APIs only feed the live status.
+shares to trust, the exchange's blob store serves them. Each node's progress is read from the chain too
+(JobAttested, DestructionAttested): the nodes' control APIs are the operator's, not the buyer's.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.live import Live
 
 from dx import context, identities, output
+from dx.actions.membership import require_active
 from dx.errors import InputError, RemoteError, StackError, VerificationError
 from dx_core.cid import cid_from_digest
+from dx_core.roles import Role
 from exchange_api.client import ExchangeError
 from mpc_compute import job_spec
 from mpc_compute.blob_source import HttpBlobStore
@@ -80,6 +82,7 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
     from mpc_compute import algorithms
 
     client = context.client(acting)
+    require_active(client.account.address, Role.BUYER, acting, "it cannot request a job")
     if algorithm.isdigit():
         alg_listing = client.algorithm(int(algorithm))
     else:
@@ -104,6 +107,10 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
             listing_id, kind, mhash = listing["id"], "dataset", listing["manifest_hash"]
             if listing_id not in dataset_ids:
                 dataset_ids.append(listing_id)
+                # The chain takes the request and the escrow, but no suspended owner can ever approve it.
+                require_active(context.ledger().market.dataset(listing_id).owner, 0,
+                               f"the owner of dataset {listing_id}", "no job over its listing can be "
+                               "approved, so the request is refused before any escrow is locked")
         manifest = _manifest(client, mhash)
         manifests[mhash.removeprefix("0x")] = manifest
         array = array or manifest.arrays[0].name
@@ -111,14 +118,15 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
                                             tuple(cols) if cols else None))
     who = receiver or acting
     receiver_info = identities.info(who)
+    public_params = job_params(client, alg, parse_params(params), job_inputs, manifests, dataset_ids)
 
     def make_spec(outputs: tuple[str, ...]):
         return job_spec.JobSpec(alg.name, alg.version, tuple(job_inputs), outputs, receiver_info.address,
-                                receiver_info.x25519_public, parse_params(params))
+                                receiver_info.x25519_public, public_params)
 
     try:  # the outputs depend on the parameters: ask the compiler, then check the whole spec as nodes will
         shapes = job_spec.input_shapes(make_spec(()), manifests)
-        outputs = tuple(algorithms.compile_program(alg.name, shapes, parse_params(params)).output_names)
+        outputs = tuple(algorithms.compile_program(alg.name, shapes, public_params).output_names)
         spec = make_spec(outputs)
         program = job_spec.compile_for(spec, manifests)
     except (job_spec.JobSpecError, algorithms.AlgorithmError) as exc:
@@ -136,6 +144,27 @@ def request_job(acting: str, algorithm: str, inputs: list[str], params: list[str
             "params_hash": "0x" + spec.digest().hex(), "program_hash": "0x" + program.program_hash.hex()}
 
 
+def job_params(client: Any, alg: Any, asked: dict, job_inputs: list, manifests: dict,
+               dataset_ids: list[int]) -> dict:
+    """The public parameters the job must carry: a model fixes its own (the buyer may not choose them), and
+    the algorithm's group floor is raised to the largest k of the datasets' policies (nodes check both)."""
+    from mpc_compute.policy import load_policy, required_floor
+
+    model = next((i for i in job_inputs if i.kind == "model"), None)
+    if model is not None:
+        fixed = manifests[model.manifest_hash].public_params
+        if asked and asked != fixed:
+            raise InputError(f"the model listing fixes its public parameters to {fixed}; --param cannot "
+                             "change them", hint="drop the --param options")
+        asked = dict(fixed)
+    from dx.actions.budget import dp_params
+
+    ledger = context.ledger()
+    policies = [load_policy(bytes(ledger.market.dataset(d).policy_hash), client.get_blob)
+                for d in dataset_ids]
+    return dp_params(required_floor(asked, alg, policies), alg, dataset_ids)
+
+
 def _secret_hash(on_chain) -> str:
     value = bytes(on_chain.secret_params_hash)
     if not value or set(value) == {0}:
@@ -144,15 +173,35 @@ def _secret_hash(on_chain) -> str:
 
 
 def node_states(job_id: int) -> list[dict | None]:
-    """Each node's view of the job (stage timeline), from its control API; None where it has none."""
-    cfg = context.stack_config()
-    out = []
-    for i in range(3):
-        try:
-            r = httpx.get(f"http://127.0.0.1:{cfg.node_base_port + i}/jobs/{job_id}", timeout=5)
-            out.append(r.json() if r.status_code == 200 else None)
-        except httpx.HTTPError:
+    """Each node's stages of the job as the chain records them; None for a node that left no record.
+
+    A node attests (JobAttested), publishes its output share once the job is COMPLETED, then attests its
+    destruction (DestructionAttested): "succeeded" is both records on a completed job; a node that
+    attested a job which then ended otherwise withheld its share ("failed").
+    """
+    ledger = context.ledger()
+    job = ledger.jobs.job(job_id)
+    if job is None:
+        return [None, None, None]
+    timelines: list[list[dict]] = [[], [], []]
+    stages = {"JobAttested": "attested", "DestructionAttested": "destruction_attested"}
+    for ev in ledger.events(job.request_block):
+        if ev.contract != "ComputeJobs" or ev.event not in stages or int(ev.args["jobId"]) != job_id:
+            continue
+        at = int(ledger.w3.eth.get_block(ev.block_number)["timestamp"])
+        timelines[int(ev.args["nodeIndex"])].append({"stage": stages[ev.event], "at": at})
+    ended = job.status.name in ("REFUNDED", "DISPUTED", "DECLINED")
+    out: list[dict | None] = []
+    for timeline in timelines:
+        if not timeline:
             out.append(None)
+            continue
+        names = {e["stage"] for e in timeline}
+        if job.status.name == "COMPLETED" and "destruction_attested" in names:
+            status = "succeeded"
+        else:
+            status = "failed" if ended else "running"
+        out.append({"status": status, "timeline": timeline, "error": None})
     return out
 
 
@@ -170,7 +219,8 @@ def _finished(job: dict) -> bool:
         return True
     results = [a for a in job.get("attestations", []) if a["kind"] == "result"]
     nodes_done = all(n["status"] in NODE_DONE for n in job["nodes"])
-    return job["status"] in TERMINAL and (len(results) == 3 or nodes_done)
+    # three results on-chain is not enough: a node publishes its share after the job completes
+    return job["status"] in TERMINAL and (nodes_done or (len(results) == 3 and job["status"] != "completed"))
 
 
 def watch_job(acting: str, job_id: int, timeout: float = 900.0) -> dict:

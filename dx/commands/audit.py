@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dx import actions, output
+from dx import output
 from dx.commands.options import Acting, DatasetId, JobId
 
 app = typer.Typer(help="The regulator's view: notarized trail, metered usage, independent verification.",
@@ -21,8 +21,11 @@ def trail(job_id: JobId, acting: Acting = "regulator") -> None:
     [bold]Example:[/]  dx audit trail 4
     """
 
-    rows = actions.audit_trail(acting, job_id)
-    output.emit(rows, lambda: output.console.print(actions.trail_table(f"trail of job #{job_id}", rows)))
+    from dx.actions.audit import audit_trail
+    from dx.actions.tables import trail_table
+
+    rows = audit_trail(acting, job_id)
+    output.emit(rows, lambda: output.console.print(trail_table(f"trail of job #{job_id}", rows)))
 
 
 @app.command("usage")
@@ -32,12 +35,25 @@ def usage(dataset_id: DatasetId, acting: Acting = "regulator") -> None:
     [bold]Example:[/]  dx audit usage 1
     """
 
-    doc = actions.audit_usage(acting, dataset_id)
+    from dx.actions.audit import audit_usage
+
+    doc = audit_usage(acting, dataset_id)
     uses = doc.get("uses", [])
-    output.emit(doc, lambda: output.console.print(output.table(
-        f"metered usage of dataset #{dataset_id}: {len(uses)} notarized events",
-        ["seq", "kind", "job", "actor"],
-        [(u.get("seq"), u.get("kind"), u.get("job"), u.get("actor")) for u in uses])))
+
+    def human() -> None:
+        output.console.print(output.table(
+            f"metered usage of dataset #{dataset_id}: {len(uses)} notarized events",
+            ["seq", "kind", "job", "actor"],
+            [(u.get("seq"), u.get("kind"), u.get("job"), u.get("actor")) for u in uses]))
+        budget = doc.get("privacy_budget")
+        if budget and budget["enabled"]:
+            output.console.print(f"privacy budget: {budget['text']}")
+            for row in budget["jobs"]:
+                net = (row["reserved_micro_eps"] - row["released_micro_eps"]) / 1_000_000
+                output.console.print(f"  job #{row['job']}: ε {net:g} spent"
+                                     + (" (given back)" if row["released_micro_eps"] else ""))
+
+    output.emit(doc, human)
 
 
 @app.command("verify")
@@ -49,7 +65,9 @@ def verify(acting: Acting = "regulator") -> None:
     [bold]Example:[/]  dx audit verify
     """
 
-    actions.audit_verify(acting)
+    from dx.actions.audit import audit_verify
+
+    audit_verify(acting)
 
 
 @app.command("export")
@@ -64,7 +82,9 @@ def export(out: Annotated[Path, typer.Option("-o", "--out", help="File to write.
     [bold]Example:[/]  dx audit export --job 4 -o job4.json
     """
 
-    res = actions.audit_export(acting, out, job, dataset)
+    from dx.actions.audit import audit_export
+
+    res = audit_export(acting, out, job, dataset)
     what = (f"{res['entries']} log entries" if "entries" in res
             else f"the signed bundle of {res['subject']}")
     output.emit(res, lambda: output.console.print(f"exported {what} to {out}"))

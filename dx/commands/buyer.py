@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dx import actions, output
+from dx import output
 from dx.commands.options import Acting, JobId
 
 catalog_app = typer.Typer(help="The catalog of datasets and algorithms.", no_args_is_help=True)
@@ -28,8 +28,11 @@ def search(query: Annotated[str, typer.Argument(help="Words to match in titles a
     [bold]Example:[/]  dx catalog search revenue
     """
 
-    rows = actions.search_catalog(acting, query)
-    output.emit(rows, lambda: output.console.print(actions.listing_table(f"catalog: {query or 'all'}", rows)))
+    from dx.actions.buyer import search_catalog
+    from dx.actions.tables import listing_table
+
+    rows = search_catalog(acting, query)
+    output.emit(rows, lambda: output.console.print(listing_table(f"catalog: {query or 'all'}", rows)))
 
 
 @job_app.command("request")
@@ -45,7 +48,9 @@ def request(
     [bold]Example:[/]  dx job request -a 1 -d left=3 -d right=4
     """
 
-    result = actions.request_job(acting, algorithm, dataset, param or [], receiver)
+    from dx.actions.buyer import request_job
+
+    result = request_job(acting, algorithm, dataset, param or [], receiver)
     output.emit(result, lambda: output.console.print(f"requested job [bold]#{result['job_id']}[/]"))
 
 
@@ -53,12 +58,16 @@ def request(
 def status(job_id: JobId,
            watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow live until done.")] = False,
            acting: Acting = "bank-a") -> None:
-    """Show a job's stage (requested, authorized, running, completed, settled ...).
+    """Show a job's stage (requested, authorized, running, completed ...) and who it paid what.
 
     [bold]Example:[/]  dx job status 4 --watch
     """
 
-    job = actions.watch_job(acting, job_id) if watch else actions.job_status(acting, job_id)
+    from dx.actions.buyer import job_status, watch_job
+    from dx.actions.settlement import job_settlement
+
+    job = watch_job(acting, job_id) if watch else job_status(acting, job_id)
+    job["settlement"] = job_settlement(job_id)
 
     def human() -> None:
         results = sum(a["kind"] == "result" for a in job.get("attestations", []))
@@ -69,6 +78,13 @@ def status(job_id: JobId,
             output.console.print("waiting for approval of: " + ", ".join(job["pending_owners"]))
         output.console.print(output.table(None, ["node", "status", "stage", "error"], [
             (n["index"], n["status"], n["stage"], n["error"]) for n in job["nodes"]]))
+        settled = job["settlement"]
+        if settled["settled"]:
+            title = f"settlement (escrow {settled['escrow_wei']} wei, credited; `dx withdraw` pays out)"
+            output.console.print(output.table(title, ["to", "as", "wei"], [
+                (c["name"] or c["account"], c["as"], c["wei"]) for c in settled["credits"]]))
+        else:
+            output.console.print(f"settlement: not yet (escrow {settled['escrow_wei']} wei held on-chain)")
 
     output.emit(job, human)
 
@@ -82,5 +98,7 @@ def result(job_id: JobId,
     [bold]Example:[/]  dx job result 4 -o result.json
     """
 
-    res = actions.fetch_result(acting, job_id, out)
+    from dx.actions.buyer import fetch_result
+
+    res = fetch_result(acting, job_id, out)
     output.emit(res, lambda: output.console.print(f"result of job #{job_id} written to {out}"))

@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from dx.demo.story import run
-
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
@@ -28,4 +26,6 @@ def demo(
 
     [bold]Example:[/]  dx demo --small
     """
+    from dx.demo.story import run
+
     run(small=small, seed=seed, chain=chain, keep_running=keep_running)

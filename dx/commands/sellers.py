@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from dx import actions, output
+from dx import output
 from dx.commands.options import Acting, DatasetId, JobId, MaxUses, Price
 
 dataset_app = typer.Typer(help="Datasets: publish (secret-share, seal, upload, list on-chain), list, show, "
@@ -24,6 +25,51 @@ def register(app: typer.Typer) -> None:
     app.command("decline")(decline)
 
 
+PolicyFile = Annotated[Path | None, typer.Option("--policy", exists=True, dir_okay=False,
+                                                  help="Policy JSON (fields as in `dx dataset show`); "
+                                                       "the flags below override it.")]
+MinGroup = Annotated[int | None, typer.Option("--min-group-size", min=1,
+                                              help="k: no aggregate over fewer rows (default 10).")]
+ColumnRules = Annotated[list[str] | None, typer.Option(
+    "--column", help="NAME=RULE, RULE one of join_key, feature, aggregate_only, not_usable (repeatable).")]
+AllowAlgorithms = Annotated[list[int] | None, typer.Option(
+    "--allow-algorithm", help="Only these algorithm listing ids, with their current code hash (repeatable).")]
+AllowBuyers = Annotated[list[str] | None,
+                        typer.Option("--allow-buyer", help="Only these buyers (repeatable).")]
+LookupsPerJob = Annotated[int | None, typer.Option("--max-lookups-per-job", min=0,
+                                                   help="IDs one job may probe against the join key.")]
+LookupsPerPeriod = Annotated[int | None, typer.Option("--max-lookups-per-period", min=0,
+                                                      help="IDs one buyer may probe per period.")]
+LookupPeriod = Annotated[int | None, typer.Option("--lookup-period", min=1, help="The period, in seconds.")]
+PreApprove = Annotated[bool | None, typer.Option(
+    "--pre-approve/--approve-each", help="Whether jobs the on-chain pre-approval admits need no signature.")]
+DifferenceScope = Annotated[str | None, typer.Option(
+    "--difference-scope", metavar="any|buyer",
+    help="Whose earlier released cohorts a new aggregate must differ from by k rows or more: any buyer's "
+         "(default) or the same buyer's only.")]
+EpsilonBudget = Annotated[float | None, typer.Option(
+    "--epsilon-budget", min=0, help="Differential-privacy budget ε in total, spent on-chain by every job.")]
+EpsilonPerJob = Annotated[float | None, typer.Option(
+    "--epsilon-per-job", min=0, help="ε each job spends (its noise); with --epsilon-budget.")]
+
+
+def _policy(policy_file, min_group, columns, algorithms, buyers, per_job, per_period, period, pre, scope):
+    from dx.actions.policies import build_policy
+
+    return build_policy(policy_file, min_group, columns, algorithms, buyers, per_job, per_period, period, pre,
+                        scope)
+
+
+def _say_policy(rules: list[str]) -> None:
+    for line in rules:
+        output.console.print(f"  policy: {escape(line)}")
+
+
+def _say_budget(budget: dict | None) -> None:
+    if budget is not None:
+        output.console.print(f"  privacy budget: {escape(budget['text'])}")
+
+
 @dataset_app.command("publish")
 def publish(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, enterprise_id column.")],
@@ -31,19 +77,108 @@ def publish(
     price: Price = 0,
     max_uses: MaxUses = 10,
     title: Annotated[str | None, typer.Option("--title", help="Catalog title (default: file name).")] = None,
+    policy_file: PolicyFile = None,
+    min_group_size: MinGroup = None,
+    column: ColumnRules = None,
+    allow_algorithm: AllowAlgorithms = None,
+    allow_buyer: AllowBuyers = None,
+    max_lookups_per_job: LookupsPerJob = None,
+    max_lookups_per_period: LookupsPerPeriod = None,
+    lookup_period: LookupPeriod = None,
+    pre_approve: PreApprove = None,
+    difference_scope: DifferenceScope = None,
+    epsilon_budget: EpsilonBudget = None,
+    epsilon_per_job: EpsilonPerJob = None,
     acting: Acting = "tax-bureau",
 ) -> None:
-    """Secret-share a dataset for the three nodes, seal each share to its node, upload, list on-chain.
+    """Secret-share a dataset for the three nodes, seal each share to its node, upload, list on-chain
+    with its data-use policy (every node enforces it; default k = 10, ID columns join keys only) and,
+    with --epsilon-budget, a differential-privacy budget (jobs release noised statistics, ε spent on-chain).
 
     No plaintext row leaves this machine: only sealed shares and the manifest commitment do.
 
     [bold]Example:[/]  dx dataset publish tax.csv --schema enterprise_id,revenue,tax_paid --max-uses 5
+    --min-group-size 20 --column tax_paid=aggregate_only
     """
 
-    result = actions.publish_dataset(acting, file, schema, price, max_uses, title or file.stem)
-    output.emit(result, lambda: output.console.print(
-        f"listed dataset [bold]#{result['dataset_id']}[/] ({result['rows']} rows: "
-        f"{', '.join(result['columns'])})"))
+    from dx.actions.budget import parse_budget, set_budget
+    from dx.actions.sellers import publish_dataset
+
+    policy = _policy(policy_file, min_group_size, column, allow_algorithm, allow_buyer, max_lookups_per_job,
+                     max_lookups_per_period, lookup_period, pre_approve, difference_scope)
+    budget = parse_budget(epsilon_budget, epsilon_per_job)  # checked before anything is shared
+    result = publish_dataset(acting, file, schema, price, max_uses, title or file.stem, policy=policy)
+    if budget is not None:
+        # Right after listing, before any pre-approval: a job requested in between awaits approval.
+        result["privacy_budget"] = set_budget(acting, result["dataset_id"], *budget)["privacy_budget"]
+
+    def human() -> None:
+        output.console.print(f"listed dataset [bold]#{result['dataset_id']}[/] ({result['rows']} rows: "
+                             f"{', '.join(result['columns'])})")
+        _say_policy(result["policy"])
+        _say_budget(result.get("privacy_budget"))
+
+    output.emit(result, human)
+
+
+@dataset_app.command("policy")
+def set_policy(
+    dataset_id: DatasetId,
+    policy_file: PolicyFile = None,
+    min_group_size: MinGroup = None,
+    column: ColumnRules = None,
+    allow_algorithm: AllowAlgorithms = None,
+    allow_buyer: AllowBuyers = None,
+    max_lookups_per_job: LookupsPerJob = None,
+    max_lookups_per_period: LookupsPerPeriod = None,
+    lookup_period: LookupPeriod = None,
+    pre_approve: PreApprove = None,
+    difference_scope: DifferenceScope = None,
+    acting: Acting = "tax-bureau",
+) -> None:
+    """Replace a dataset's data-use policy. Jobs requested under the old one can no longer be authorized.
+
+    Flags not given start from the default policy (or --policy FILE), not from the current one.
+
+    [bold]Example:[/]  dx dataset policy 3 --min-group-size 50 --allow-algorithm 1 --as telecom
+    """
+    from dx.actions.policies import set_policy as apply_policy
+
+    policy = _policy(policy_file, min_group_size, column, allow_algorithm, allow_buyer, max_lookups_per_job,
+                     max_lookups_per_period, lookup_period, pre_approve, difference_scope)
+    result = apply_policy(acting, dataset_id, policy)
+
+    def human() -> None:
+        output.console.print(f"dataset [bold]#{dataset_id}[/] now has policy {result['policy_hash'][:18]}...")
+        _say_policy(result["rules"])
+
+    output.emit(result, human)
+
+
+@dataset_app.command("budget")
+def set_budget(
+    dataset_id: DatasetId,
+    total: Annotated[float, typer.Option("--total", min=0, help="ε in total (0 with --per-job 0: none).")],
+    per_job: Annotated[float, typer.Option("--per-job", min=0, help="ε each job spends.")],
+    acting: Acting = "tax-bureau",
+) -> None:
+    """Set a dataset's differential-privacy budget: every job then releases noised statistics with the
+    per-job ε, spent on-chain; a request that would overspend is refused. The total never falls below
+    what is spent.
+
+    [bold]Example:[/]  dx dataset budget 3 --total 1.0 --per-job 0.25 --as telecom
+    """
+    from dx.actions import budget
+
+    parsed = budget.parse_budget(total, per_job)
+    assert parsed is not None  # both options are required
+    result = budget.set_budget(acting, dataset_id, *parsed)
+
+    def human() -> None:
+        output.console.print(f"dataset [bold]#{dataset_id}[/] privacy budget set")
+        _say_budget(result["privacy_budget"])
+
+    output.emit(result, human)
 
 
 @dataset_app.command("list")
@@ -54,18 +189,37 @@ def list_datasets(mine: Annotated[bool, typer.Option(help="Only the acting accou
     [bold]Example:[/]  dx dataset list --mine --as telecom
     """
 
-    rows = actions.list_datasets(acting, mine)
-    output.emit(rows, lambda: output.console.print(actions.listing_table("datasets", rows)))
+    from dx.actions.sellers import list_datasets
+    from dx.actions.tables import listing_table
+
+    rows = list_datasets(acting, mine)
+    output.emit(rows, lambda: output.console.print(listing_table("datasets", rows)))
 
 
 @dataset_app.command("show")
 def show_dataset(dataset_id: DatasetId, acting: Acting = "tax-bureau") -> None:
-    """Show one listing: owner, schema, manifest commitment, uses so far.
+    """Show one listing: owner, schema, manifest commitment, uses so far, and its policy in words.
 
     [bold]Example:[/]  dx dataset show 1
     """
 
-    output.emit(actions.show_dataset(acting, dataset_id))
+    from dx.actions.budget import budget_dict, budget_of
+    from dx.actions.sellers import show_dataset
+
+    listing = show_dataset(acting, dataset_id)
+    listing["privacy_budget"] = budget_dict(budget_of(dataset_id))
+
+    def human() -> None:
+        limit = listing["max_uses"] or "unlimited"
+        output.console.print(f"dataset [bold]#{listing['id']}[/] {escape(listing.get('title', ''))}: owner "
+                             f"{listing['owner']}, {listing['uses']}/{limit} uses, {listing['status']}")
+        cols = ", ".join(f"{c.get('name')} ({c.get('role', 'feature')})" for c in listing.get("columns", []))
+        output.console.print(f"  columns: {escape(cols)}")
+        output.console.print(f"  manifest: {listing['manifest_hash']}")
+        _say_policy(listing["policy_rules"])
+        _say_budget(listing["privacy_budget"])
+
+    output.emit(listing, human)
 
 
 @dataset_app.command("delist")
@@ -75,7 +229,9 @@ def delist(dataset_id: DatasetId, acting: Acting = "tax-bureau") -> None:
     [bold]Example:[/]  dx dataset delist 3 --as telecom
     """
 
-    result = actions.delist_dataset(acting, dataset_id)
+    from dx.actions.sellers import delist_dataset
+
+    result = delist_dataset(acting, dataset_id)
     output.emit(result, lambda: output.console.print(f"delisted dataset #{dataset_id}"))
 
 
@@ -93,7 +249,9 @@ def publish_algorithm(
     [bold]Example:[/]  dx algorithm publish secret_model_score --model credit_model.json --price 500
     """
 
-    result = actions.publish_algorithm(acting, algorithm, model, price, max_uses)
+    from dx.actions.sellers import publish_algorithm
+
+    result = publish_algorithm(acting, algorithm, model, price, max_uses)
     output.emit(result, lambda: output.console.print(f"listed algorithm [bold]#{result['algorithm_id']}[/]"))
 
 
@@ -104,8 +262,11 @@ def list_algorithms(acting: Acting = "model-vendor") -> None:
     [bold]Example:[/]  dx algorithm list
     """
 
-    rows = actions.list_algorithms(acting)
-    output.emit(rows, lambda: output.console.print(actions.listing_table("algorithms", rows)))
+    from dx.actions.sellers import list_algorithms
+    from dx.actions.tables import listing_table
+
+    rows = list_algorithms(acting)
+    output.emit(rows, lambda: output.console.print(listing_table("algorithms", rows)))
 
 
 def requests(acting: Acting = "tax-bureau") -> None:
@@ -114,8 +275,21 @@ def requests(acting: Acting = "tax-bureau") -> None:
     [bold]Example:[/]  dx requests --as telecom
     """
 
-    rows = actions.pending_requests(acting)
-    output.emit(rows, lambda: output.console.print(actions.jobs_table("waiting for your approval", rows)))
+    from dx.actions.sellers import pending_requests
+    from dx.actions.tables import jobs_table
+
+    rows = pending_requests(acting)
+
+    def human() -> None:
+        output.console.print(jobs_table("waiting for your approval", rows))
+        for row in rows:  # what approving means, recomputed from the chain, not the exchange's word
+            output.console.print(f"[bold]job #{row['id']}[/]")
+            if row.get("refused"):
+                output.console.print(f"  [red]cannot be approved:[/] {escape(row['refused'])}")
+            for line in row.get("review", []):
+                output.console.print(f"  {line}", markup=False)
+
+    output.emit(rows, human)
 
 
 def approve(job_id: JobId, acting: Acting = "tax-bureau") -> None:
@@ -124,8 +298,16 @@ def approve(job_id: JobId, acting: Acting = "tax-bureau") -> None:
     [bold]Example:[/]  dx approve 4 --as telecom
     """
 
-    result = actions.decide(acting, job_id, approve=True)
-    output.emit(result, lambda: output.console.print(f"approved job #{job_id}"))
+    from dx.actions.sellers import decide
+
+    result = decide(acting, job_id, approve=True)
+
+    def human() -> None:
+        output.console.print(f"approved job #{job_id}, checked against the chain:")
+        for line in result["signed_for"]:
+            output.console.print(f"  {line}", markup=False)
+
+    output.emit(result, human)
 
 
 def decline(job_id: JobId, acting: Acting = "tax-bureau") -> None:
@@ -134,5 +316,7 @@ def decline(job_id: JobId, acting: Acting = "tax-bureau") -> None:
     [bold]Example:[/]  dx decline 4 --as telecom
     """
 
-    result = actions.decide(acting, job_id, approve=False)
+    from dx.actions.sellers import decide
+
+    result = decide(acting, job_id, approve=False)
     output.emit(result, lambda: output.console.print(f"declined job #{job_id}"))

@@ -33,6 +33,14 @@ LISTINGS = [
     ("applicants_bank_a", "bank-a", "applicants_bank_a", "enterprise_id,defaulted:float64:label", 20, 0),
     ("blacklist", "tax-bureau", "blacklist", "enterprise_id", 20, 0),
 ]
+# Data-use policies the owners set (the others keep the default: k = 10, IDs join keys only). The tax
+# bureau releases its figures only in groups of 20 and tax paid only inside aggregates; the telecom keeps
+# payment delays out of every job; the blacklist answers at most 500 IDs per job, 2,000 a day per buyer.
+POLICIES = {
+    "tax": {"min_group_size": 20, "columns": {"tax_paid": "aggregate_only"}},
+    "telecom": {"columns": {"payment_delays": "not_usable"}},
+    "blacklist": {"id_lookups": {"per_job": 500, "per_period": 2000, "period_seconds": 86400}},
+}
 # Secret models: (listing key, model file, title); each is a listing of secret_model_score.
 SECRET_MODELS = [("credit_model", "credit_model", "credit score model (secret)"),
                  ("aml_model", "aml_model", "AML risk model (secret)")]
@@ -92,12 +100,18 @@ def admit_cast() -> None:
 
 def publish_data(demo: Demo) -> None:
     act("Sellers secret-share their datasets for the three nodes and list them (no plaintext leaves)")
+    from mpc_compute.policy import Policy
+
     for name, owner, file_key, schema, max_uses, price in LISTINGS:
+        policy = Policy.from_dict(POLICIES.get(name, {}))
         res = actions.publish_dataset(owner, demo.files[file_key], schema, price, max_uses, name,
-                                      description=f"{name} by {owner}, keyed by enterprise ID")
+                                      description=f"{name} by {owner}, keyed by enterprise ID", policy=policy)
         demo.datasets[name] = res["dataset_id"]
         note(f"#{res['dataset_id']} {name:<18} by {owner:<11} {res['rows']:>4} rows, max uses {max_uses}, "
              f"manifest {res['manifest_hash'][:18]}…")
+        if name in POLICIES:
+            rules = res["policy"]
+            note(f"   policy: {'; '.join([rules[0], rules[3], rules[5]])}")
 
 
 def publish_algorithms(demo: Demo) -> None:

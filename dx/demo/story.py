@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dx import actions, datagen, output
-from dx.actions.audit import audit_usage, verify_report
+from dx.actions.audit import audit_usage, verified_export
 from dx.actions.stack import bring_up
 from dx.demo import scenes
 from dx.demo.cast import Demo, Outcome, act, admit_cast, note, publish_algorithms, publish_data
@@ -30,6 +30,7 @@ SCENES: list[scenes.Scene] = [
     scenes.Scene("blacklist check", scenes.blacklist),
     scenes.Scene("AML scoring for the regulator", scenes.aml_to_regulator),
     scenes.Scene("declined job never runs", scenes.declined),
+    scenes.Scene("policy enforced by the nodes", scenes.policy_refused),
 ]
 
 
@@ -46,16 +47,17 @@ def regulator_verdict(demo: Demo, wait_anchor_s: float = 45.0) -> dict:
     """Wait until the anchorer has covered the log, then verify it and meter every dataset's usage."""
     act("The regulator verifies the whole trail against the chain and reads each dataset's metered usage")
     end = time.monotonic() + wait_anchor_s
-    report = verify_report("regulator")
+    verified = verified_export("regulator")
     # The story's entries verify once a checkpoint covers them: wait for the anchorer's next round.
     # (Reading the log is itself logged, so the very latest entries are always a little behind.)
-    story_size = report.entries
-    while report.anchored_size < story_size and time.monotonic() < end:
+    story_size = verified[0].entries
+    while verified[0].anchored_size < story_size and time.monotonic() < end:
         time.sleep(1.0)
-        report = verify_report("regulator")
-    usage = {}
+        verified = verified_export("regulator")
+    report = verified[0]
+    usage = {}  # from the chain-checked events of the export the regulator verified
     for name, dataset_id in demo.datasets.items():
-        doc = audit_usage("regulator", dataset_id)
+        doc = audit_usage("regulator", dataset_id, verified)
         listing = actions.show_dataset("regulator", dataset_id)
         usage[name] = {"dataset_id": dataset_id, "uses": listing["uses"], "max_uses": listing["max_uses"],
                        "jobs": sorted({u["job"] for u in doc.get("uses", []) if u.get("job") is not None})}
