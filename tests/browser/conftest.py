@@ -29,8 +29,12 @@ from tests.browser.wallet import TestWallet
 from tests.fixtures.api import ApiServer, free_port, start_api_server
 
 CHROMIUM = "/usr/bin/chromium"
+# A page a test serves through interception (route.fulfill) has no address space, and Chromium's local network
+# access checks would then block its calls to the loopback chain RPC: the tests turn those checks off.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessRespectPreflightResults,"
+                 "BlockInsecurePrivateNetworkRequests"]
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 
@@ -164,7 +168,7 @@ def page_for(chromium, console_stack, request):  # type: ignore[no-untyped-def]
         page.set_default_timeout(45_000)  # generous: CI shares two cores with other suites
         wallet = None
         if account is not None:
-            wallet = TestWallet(account, console_stack.w3.eth.chain_id)
+            wallet = TestWallet(account, console_stack.w3.eth.chain_id, console_stack.w3)
             wallet.install(page)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))

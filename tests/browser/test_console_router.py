@@ -62,3 +62,20 @@ def test_assets_are_served_with_their_types_and_no_external_urls(client: TestCli
             text = asset.read_text()
             local = text.replace("http://www.w3.org/2000/svg", "")  # a namespace name, not a fetch
             assert "https://" not in local and "http://" not in local, asset
+
+
+def test_contract_abis_are_served_for_the_pages_decoders(client: TestClient) -> None:
+    resp = client.get("/console/abi/ComputeJobs.json")
+    assert resp.status_code == 200
+    assert any(x.get("type") == "event" and x.get("name") == "JobRequested" for x in resp.json())
+    assert "content-security-policy" in resp.headers
+    missing = client.get("/console/abi/Nope.json")
+    assert missing.status_code == 404 and "ComputeJobs" in missing.text
+
+
+def test_the_csp_lets_a_user_chosen_rpc_through_but_no_foreign_script(client: TestClient) -> None:
+    csp = client.get("/console/audit").headers["content-security-policy"]
+    connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
+    # The regulator's own RPC may live anywhere; scripts still come only from this origin.
+    assert connect.endswith("http: https:")
+    assert "script-src 'self';" in csp

@@ -16,9 +16,11 @@ from web3 import Web3
 
 from contracts.types import JobStatus
 from dx_core.blobstore import LocalBlobStore
+from mpc_compute.job_spec import JobInput, JobSpec
 from notarizer.anchorer import Anchorer
 from notarizer.log import TransparencyLog
 from tests.browser.conftest import check_page, wait_for
+from tests.browser.trust import set_trust_anchors
 from tests.fixtures.api import sign_text, siwe_message
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.api]
@@ -45,6 +47,13 @@ def token_for(url: str, account) -> str:  # type: ignore[no-untyped-def]
         return resp.json()["access_token"]
 
 
+def wait_job_indexed(url: str, account, job_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the API has indexed `job_id` from the chain: a page loaded before that would not list it."""
+    auth = {"Authorization": f"Bearer {token_for(url, account)}"}
+    wait_for(f"the API to index job {job_id}",
+             lambda: httpx.get(f"{url}/v1/jobs/{job_id}", headers=auth).status_code == 200)
+
+
 @pytest.fixture(scope="module")
 def job(console_stack, cast):  # type: ignore[no-untyped-def]
     """A dataset and an algorithm listed on-chain, and a job the buyer requested on-chain for them."""
@@ -59,12 +68,15 @@ def job(console_stack, cast):  # type: ignore[no-untyped-def]
     value = ledger.jobs.escrow_for([ds_id], algo_id, cast.buyer.address, ledger.market)
     deadline = w3.eth.get_block("latest")["timestamp"] + 3600
     program = h32("joint_stats program for job")
-    req = ledger.jobs.request(cast.buyer, [ds_id], algo_id, h32("params"), program, os.urandom(32), deadline,
-                              value)
+    # The seller's page fetches this spec by the job's paramsHash and checks it before the seller signs.
+    key = ledger.registry.member(cast.buyer.address).encryption_key
+    data = JobInput("data_0", "dataset", ds_id, h32("manifest").hex(), "admissions", ("ward", "admissions"))
+    spec = JobSpec("joint_stats", "1.0", (data,), ("stats",), cast.buyer.address, key.hex(),
+                   {"min_cohort": 10})
+    blobs.put(spec.to_bytes())
+    req = ledger.jobs.request(cast.buyer, [ds_id], algo_id, spec.digest(), program, key, deadline, value)
     job_id = req.event("JobRequested").args["jobId"]
-    auth = {"Authorization": f"Bearer {token_for(console_stack.url, cast.buyer)}"}
-    wait_for(f"the API to index job {job_id}",
-             lambda: httpx.get(f"{console_stack.url}/v1/jobs/{job_id}", headers=auth).status_code == 200)
+    wait_job_indexed(console_stack.url, cast.buyer, job_id)
     return {"id": job_id, "dataset": ds_id, "algorithm": algo_id, "program": program, "blobs": blobs,
             "dataset_tx": str(ds.tx_hash), "value": value}
 
@@ -98,7 +110,9 @@ def test_seller_approves_in_the_wallet_and_buyer_watches_the_timeline(  # type: 
     seller_page.get_by_role("button", name="Sign in with Ethereum").click()
     card = seller_page.locator(f'#pending [data-job="{job_id}"]')
     card.wait_for()
+    card.locator(f"#checked-{job_id}").wait_for()
     assert card.locator(".program-hash").inner_text() == program_hex
+    assert "joint_stats version 1.0" in card.locator('[data-fact="algorithm"]').inner_text()
     assert cast.buyer.address in card.inner_text() and "Joint statistics" in card.inner_text()
     assert seller_page.locator(f'#my-listings [data-listing="dataset:{job["dataset"]}"]').count() == 1
     check_page(seller_page, "seller-pending")
@@ -159,6 +173,7 @@ def test_regulator_proves_the_real_jobs_trail(page_for, console_stack, cast, job
     anchorer = Anchorer(tlog, console_stack.ledger, console_stack.operator, every_entries=1, every_seconds=0)
     anchorer.run_once(force=True)
     page, _ = page_for(cast.regulator)
+    set_trust_anchors(page, console_stack.url)
     page.goto(f"{console_stack.url}/console/audit/jobs/{job['id']}")
     page.get_by_role("button", name="Sign in with Ethereum").click()
     page.locator("#trail-summary").get_by_text("entries proved against anchored checkpoints").wait_for()
@@ -200,14 +215,19 @@ def test_seller_declines_a_request(page_for, console_stack, cast, job) -> None: 
     ledger, w3 = console_stack.ledger, console_stack.w3
     deadline = w3.eth.get_block("latest")["timestamp"] + 3600
     value = ledger.jobs.escrow_for([job["dataset"]], job["algorithm"], cast.buyer.address, ledger.market)
+    key = ledger.registry.member(cast.buyer.address).encryption_key
+    # No spec behind this paramsHash: the page refuses to approve, but a decline needs no spec.
     req = ledger.jobs.request(cast.buyer, [job["dataset"]], job["algorithm"], h32("params 2"),
-                              h32("program 2"), os.urandom(32), deadline, value)
+                              h32("program 2"), key, deadline, value)
     job_id = req.event("JobRequested").args["jobId"]
+    wait_job_indexed(console_stack.url, cast.seller, job_id)
     page, wallet = page_for(cast.seller)
     page.goto(f"{console_stack.url}/console/seller")
     page.get_by_role("button", name="Sign in with Ethereum").click()
     card = page.locator(f'#pending [data-job="{job_id}"]')
     card.wait_for()
+    assert "could not be fetched" in card.locator(f"#refusal-{job_id}").inner_text()
+    assert card.get_by_role("button", name=f"Approve job {job_id}").is_disabled()
     card.get_by_role("button", name=f"Decline job {job_id}").click()
     card.get_by_text("Relayed on-chain in transaction").wait_for()
     assert ledger.jobs.job(job_id).status == JobStatus.DECLINED

@@ -2,6 +2,8 @@
 
 The page never holds a key, as with a real wallet extension: it calls a function Playwright exposes, and
 Python signs. Every request is recorded so tests can assert what the page asked the wallet to sign.
+`eth_sendTransaction` is answered as MetaMask does: the wallet fills nonce, gas and fees from the chain RPC,
+signs with its key and sends the raw transaction itself (`w3`: the wallet's own connection to the chain).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
 SHIM = """
 (() => {
@@ -47,6 +50,7 @@ class WalletRejected(Exception):
 class TestWallet:
     account: LocalAccount
     chain_id: int
+    w3: Web3 | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
     def handle(self, method: str, params: Any) -> dict[str, Any]:
@@ -70,7 +74,29 @@ class TestWallet:
             self._check(address)
             typed = json.loads(payload) if isinstance(payload, str) else payload
             return Account.sign_typed_data(self.account.key, full_message=typed).signature.to_0x_hex()
+        if method == "eth_sendTransaction":
+            return self._send(params[0])
         raise WalletRejected(f"the test wallet does not support {method}")
+
+    def _send(self, asked: dict[str, Any]) -> str:
+        if self.w3 is None:
+            raise WalletRejected("this test wallet has no chain connection to send transactions through")
+        self._check(str(asked.get("from", "")))
+        tx: dict[str, Any] = {
+            "from": self.account.address,
+            "to": Web3.to_checksum_address(asked["to"]),
+            "data": asked.get("data", "0x"),
+            "value": int(asked.get("value", "0x0"), 16),
+            "chainId": self.chain_id,
+            "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+            "gasPrice": self.w3.eth.gas_price,
+        }
+        try:
+            tx["gas"] = int(asked["gas"], 16) if asked.get("gas") else self.w3.eth.estimate_gas(tx)
+        except Exception:  # as a real wallet would, send anyway: the chain records the revert
+            tx["gas"] = 3_000_000
+        signed = self.account.sign_transaction(tx)
+        return self.w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
 
     def _check(self, address: str) -> None:
         if address.lower() != self.account.address.lower():

@@ -8,7 +8,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from contracts import Ledger
+from contracts import ContractRevert, Ledger
 from dx_core.roles import Role
 
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
@@ -82,6 +82,12 @@ def now(w3: Web3) -> int:
     return int(w3.eth.get_block("latest")["timestamp"])
 
 
+def registered_key(ledger: Ledger, account: str) -> bytes:
+    """The account's registered X25519 key (results are sealed to it); a placeholder for non-members."""
+    member = ledger.registry.member(account)
+    return member.encryption_key if member is not None else h("not a member")
+
+
 def request_job(
     ledger: Ledger,
     w3: Web3,
@@ -93,6 +99,7 @@ def request_job(
     deadline_in: int = 3600,
     receiver: str | None = None,
     value_delta: int = 0,
+    result_key: bytes | None = None,
 ) -> int:
     """Request a job (default: both datasets and the algorithm) and return its id."""
     buyer = buyer or world.buyer
@@ -105,7 +112,7 @@ def request_job(
         algorithm,
         h("params"),
         h(program),
-        h("result key"),
+        result_key or registered_key(ledger, receiver or buyer.address),
         now(w3) + deadline_in,
         value,
         result_receiver=receiver,
@@ -126,3 +133,10 @@ def attest_all(ledger: Ledger, world: World, job_id: int, digest: bytes = b"") -
     program = ledger.jobs.terms(job_id).program_hash
     for i, node in enumerate(world.nodes):
         ledger.jobs.attest(node, job_id, digest or h("inputs"), program, h(f"output share {i}"))
+
+
+def revert_of(call, *args, **kwargs) -> ContractRevert:
+    """The ContractRevert `call(*args, **kwargs)` raises (the test fails if it does not revert)."""
+    with pytest.raises(ContractRevert) as info:
+        call(*args, **kwargs)
+    return info.value

@@ -6,17 +6,11 @@ import dataclasses
 
 import pytest
 
-from contracts import ContractRevert, JobStatus, eip712
-from tests.contracts.conftest import attest_all, authorize, h, now, request_job, sign_all
+from contracts import JobStatus, eip712
+from tests.contracts.conftest import attest_all, authorize, h, now, request_job, revert_of, sign_all
 from tests.fixtures.chain import increase_time
 
 pytestmark = [pytest.mark.contracts, pytest.mark.chain]
-
-
-def revert_of(call, *args, **kwargs) -> ContractRevert:
-    with pytest.raises(ContractRevert) as info:
-        call(*args, **kwargs)
-    return info.value
 
 
 # ---------------------------------------------------------------- requests
@@ -41,6 +35,14 @@ def test_request_checks_payment_receiver_deadline_hashes(ledger, w3, world, chai
     assert err.error_name == "WrongPayment"
     err = revert_of(request_job, ledger, w3, world, receiver=world.outsider.address)
     assert str(err) == f"ComputeJobs.InvalidResultReceiver(receiver={world.outsider.address})"
+    # result redirection: a regulator's job sealed to the buyer's own key, or any key not registered
+    err = revert_of(
+        request_job, ledger, w3, world, receiver=world.regulator.address, result_key=h("key buyer")
+    )
+    assert err.error_name == "ResultKeyMismatch"
+    assert err.args_dict["registered"] == h("key regulator") and err.args_dict["given"] == h("key buyer")
+    err = revert_of(request_job, ledger, w3, world, result_key=h("an unregistered key"))
+    assert err.error_name == "ResultKeyMismatch"
     err = revert_of(request_job, ledger, w3, world, deadline_in=-5)
     assert err.error_name == "DeadlineInPast"
     err = revert_of(
@@ -50,7 +52,7 @@ def test_request_checks_payment_receiver_deadline_hashes(ledger, w3, world, chai
         world.algorithm,
         h("p"),
         b"\0" * 32,
-        h("k"),
+        h("key buyer"),
         now(w3) + 60,
         escrow,
     )
@@ -101,7 +103,12 @@ def test_buying_after_expiry_or_delisting(ledger, w3, world, chain_snapshot) -> 
 
 
 def test_only_compute_jobs_counts_uses(ledger, world, chain_snapshot) -> None:
-    err = revert_of(ledger.market.send, world.outsider, "consume", [world.dataset1], world.algorithm)
+    err = revert_of(
+        ledger.market.send, world.outsider, "consume", [world.dataset1], world.algorithm, [b"\0" * 32]
+    )
+    assert str(err) == f"Market.OnlyComputeJobs(caller={world.outsider.address})"
+    # nor can anyone else give uses back
+    err = revert_of(ledger.market.send, world.outsider, "release", [world.dataset1], world.algorithm)
     assert str(err) == f"Market.OnlyComputeJobs(caller={world.outsider.address})"
 
 
@@ -251,7 +258,17 @@ def test_attestation_attacks(ledger, w3, world, chain_snapshot) -> None:
     # tampered terms (a higher price to credit) do not match the stored hash
     terms = jobs.terms(job_id)
     tampered = dataclasses.replace(terms, prices=(terms.prices[0] * 10, *terms.prices[1:]))
-    err = revert_of(jobs.send, n1, "attest", job_id, tampered.as_tuple(), h("inputs"), program, h("o1"))
+    err = revert_of(
+        jobs.send,
+        n1,
+        "attest",
+        job_id,
+        tampered.as_tuple(),
+        h("inputs"),
+        program,
+        h("o1"),
+        terms.policy_digest,
+    )
     assert str(err) == f"ComputeJobs.TermsMismatch(jobId={job_id})"
     # destruction only after one's own attestation, and only once
     err = revert_of(jobs.attest_destruction, n1, job_id, h("r"))

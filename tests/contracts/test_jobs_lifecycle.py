@@ -187,7 +187,7 @@ def test_client_signed_transactions_relayed_raw(ledger, w3, world, chain_snapsho
     ids = [world.dataset1]
     value = jobs.escrow_for(ids, world.algorithm, world.buyer.address, ledger.market)
     tx = jobs.build_request(
-        world.buyer.address, ids, world.algorithm, h("p"), h("prog"), h("k"), now(w3) + 600, value
+        world.buyer.address, ids, world.algorithm, h("p"), h("prog"), h("key buyer"), now(w3) + 600, value
     )
     assert tx["from"] == world.buyer.address and tx["value"] == value and tx["to"] == jobs.address
     result = ledger.send_raw(world.buyer.sign_transaction(tx).raw_transaction)
@@ -218,6 +218,7 @@ def test_concurrent_attestations_have_gas_for_completing(ledger, w3, world, chai
             h("inputs"),
             program,
             h(f"o{i}"),
+            jobs.terms(job_id).policy_digest,
             sender=node.address,
         )
         raws.append(node.sign_transaction(tx).raw_transaction)

@@ -20,7 +20,7 @@ def test_dataset_listing_life(ledger, w3, world, chain_snapshot) -> None:
     m = ledger.market
     expires = now(w3) + 1000
     result = m.list_dataset(
-        world.provider1, "bafyd", h("man"), 123, max_uses=9, expires_at=expires, min_cohort_size=5
+        world.provider1, "bafyd", h("man"), 123, max_uses=9, expires_at=expires, policy_hash=h("policy")
     )
     ev = result.event("DatasetListed")
     ds = ev.args["id"]
@@ -31,7 +31,7 @@ def test_dataset_listing_life(ledger, w3, world, chain_snapshot) -> None:
         "pricePerUse": 123,
         "maxUses": 9,
         "expiresAt": expires,
-        "minCohortSize": 5,
+        "policyHash": h("policy"),
     }
     listing = m.dataset(ds)
     assert (listing.owner, listing.metadata_cid, listing.manifest_hash, listing.price_per_use) == (
@@ -40,7 +40,12 @@ def test_dataset_listing_life(ledger, w3, world, chain_snapshot) -> None:
         h("man"),
         123,
     )
-    assert (listing.max_uses, listing.uses, listing.expires_at, listing.min_cohort_size) == (9, 0, expires, 5)
+    assert (listing.max_uses, listing.uses, listing.expires_at, listing.policy_hash) == (
+        9,
+        0,
+        expires,
+        h("policy"),
+    )
     assert listing.status is ListingStatus.ACTIVE and not listing.has_policy
 
     m.update_dataset(world.provider1, ds, "bafyd2", h("man2"), 456, max_uses=0)
@@ -135,6 +140,39 @@ def test_quote_and_policies(ledger, world, chain_snapshot) -> None:
     ledger.registry.suspend(world.operator, world.provider2.address)
     assert str(err(m.quote, ds, world.algorithm, world.buyer.address)) == (
         f"Market.ListingOwnerInactive(owner={world.provider2.address})"
+    )
+
+
+def test_a_suspended_owners_listing_cannot_be_requested_or_changed(ledger, w3, world, chain_snapshot) -> None:
+    """A request over a suspended owner's listing (pre-approved or not) used to lock the buyer's escrow in
+    a job no approval could ever authorize; a suspended owner could still reprice its listings."""
+    m, reg = ledger.market, ledger.registry
+    reg.suspend(world.operator, world.provider1.address)
+    assert str(err(m.quote, [world.dataset1], world.algorithm, world.buyer.address)) == (
+        f"Market.ListingOwnerInactive(owner={world.provider1.address})"
+    )
+    assert err(request_job, ledger, w3, world, datasets=[world.dataset1]).error_name == "ListingOwnerInactive"
+    assert str(err(m.update_dataset, world.provider1, world.dataset1, CID, h("m"), 1)) == (
+        f"Market.NotActiveMember(account={world.provider1.address}, role=1)"
+    )
+    reg.reinstate(world.operator, world.provider1.address)
+    assert request_job(ledger, w3, world, datasets=[world.dataset1]) >= 1
+    reg.suspend(world.operator, world.algo_owner.address)
+    assert str(err(m.quote, [world.dataset1], world.algorithm, world.buyer.address)) == (
+        f"Market.ListingOwnerInactive(owner={world.algo_owner.address})"
+    )
+    alg = m.algorithm(world.algorithm)
+    assert (
+        err(
+            m.update_algorithm,
+            world.algo_owner,
+            world.algorithm,
+            alg.metadata_cid,
+            1,
+            alg.secret_params_hash,
+            0,
+        ).error_name
+        == "NotActiveMember"
     )
 
 

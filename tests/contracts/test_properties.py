@@ -58,11 +58,15 @@ def test_usage_limits_and_escrow_conservation(ledger, w3, world, chain_snapshot,
         )
         if value == 0:
             with pytest.raises(ContractRevert) as info:
-                jobs.request(world.buyer, ids, world.algorithm, h("p"), h("prog"), h("k"), now(w3) + 500, 1)
+                jobs.request(
+                    world.buyer, ids, world.algorithm, h("p"), h("prog"), h("key buyer"), now(w3) + 500, 1
+                )
             assert info.value.error_name == "UsageLimitReached"
             continue
         job_id = (
-            jobs.request(world.buyer, ids, world.algorithm, h("p"), h("prog"), h("k"), now(w3) + 500, value)
+            jobs.request(
+                world.buyer, ids, world.algorithm, h("p"), h("prog"), h("key buyer"), now(w3) + 500, value
+            )
             .event("JobRequested")
             .args["jobId"]
         )

@@ -67,7 +67,7 @@ def test_reentrant_withdraw_is_refused(ledger, w3, world, attacker_artifact, cha
     jobs = ledger.jobs
     value = jobs.escrow_for([dataset], world.algorithm, world.buyer.address, market)
     result = jobs.request(
-        world.buyer, [dataset], world.algorithm, h("p"), h("prog"), h("k"), now(w3) + 600, value
+        world.buyer, [dataset], world.algorithm, h("p"), h("prog"), h("key buyer"), now(w3) + 600, value
     )
     job_id = result.event("JobRequested").args["jobId"]
     via_attacker(jobs.address, jobs.encode("approve", job_id, jobs.terms(job_id).as_tuple()))

@@ -70,4 +70,4 @@ def test_config_round_trips_through_stack_json(supervisor):
     assert loaded is not None and loaded.config == supervisor.config
     env = supervisor.child_env()
     assert env["DX_RPC_URL"] == "http://127.0.0.1:1" and env["DX_DATA_DIR"] == str(supervisor.data_dir)
-    assert env["DX_KEYSTORE_PASSWORD"]
+    assert env.get("DX_KEYSTORE_PASSWORD") != "dx-local-demo-only"  # an external chain: never the demo one

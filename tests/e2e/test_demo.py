@@ -17,7 +17,14 @@ EXPECTED = {
     "blacklist check": "ok",
     "AML scoring for the regulator": "ok",
     "declined job never runs": "declined",
+    "policy enforced by the nodes": "refused",
 }
+
+
+def test_the_nodes_refuse_what_a_listing_policy_forbids(demo_doc):
+    s = scene(demo_doc, "policy enforced by the nodes")
+    assert s["result"]["status"] == "refused" and s["result"]["rule"] == "column-rule"
+    assert s["result"]["refund_wei"] > 0
 
 
 def scene(doc: dict, name: str) -> dict:
@@ -109,4 +116,4 @@ def test_regulator_verifies_the_whole_trail(demo_doc):
     assert usage["tax_applicants"]["uses"] == usage["telecom_applicants"]["uses"] == 3  # LR, credit, AML
     assert usage["applicants_bank_a"]["uses"] == 3  # multi-lender, LR, blacklist
     assert usage["loans_bank_a"]["uses"] == usage["loans_bank_b"]["uses"] == usage["blacklist"]["uses"] == 1
-    assert usage["telecom"]["uses"] == 0  # only the declined job named it
+    assert usage["telecom"]["uses"] == 0  # the declined and the refused job named it: neither kept a use

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import pytest
 from eth_account import Account
+from sqlmodel import Session
 
 from dx_core.cid import cid_for_bytes
+from dx_core.roles import Role
+from exchange_api.models import Member
 
 pytestmark = [pytest.mark.api, pytest.mark.database]
 ALICE = Account.from_key("0x" + "a1" * 32)
 
 
 @pytest.fixture
-def auth(client, login) -> dict:
+def auth(app, client, login) -> dict:
+    # Uploads are for admitted members: without a chain, the API reads roles from its member table.
+    with Session(app.state.ctx.engine) as session:
+        session.add(Member(address=ALICE.address, roles=int(Role.PROVIDER)))
+        session.commit()
     return {"Authorization": f"Bearer {login(client, ALICE)}"}
 
 

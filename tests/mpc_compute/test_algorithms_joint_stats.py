@@ -99,3 +99,12 @@ def test_mean_and_variance_over_a_large_cohort(run_job):
     got, want = run_stats(run_job, [x], {"cohort": {"column": 0, "min": 10.0, "max": None}})
     assert want["count"] > 2**18
     assert_matches(got, want)
+
+
+def test_sum_past_2_to_27_is_released_intact(run_job):
+    """A cohort sum of 3e8: releasing it as `sum * released` overflowed the ring (it read 3.2e7)."""
+    rng = np.random.default_rng(12)
+    x = np.column_stack([rng.uniform(1.49e4, 1.51e4, 20_000), rng.uniform(0, 1, 20_000)]).astype(np.float32)
+    got, want = run_stats(run_job, [x], {"cohort": {"column": 1, "min": 0.0, "max": None}, "min_cohort": 10})
+    assert want["sum"][0] > 2**28
+    assert_matches(got, want)

@@ -42,7 +42,7 @@ def make_spec(listing, columns=("x", "z"), **changes) -> JobSpec:
         "joint_stats",
         "1.0.0",
         (JobInput("data_0", "dataset", 3, listing.manifest_hash.hex(), "features", columns),),
-        ("released", "count", "sum", "mean", "variance"),
+        ("released", "count", "sum", "mean", "variance", "differencing_refused"),
         "0x" + "11" * 20,
         "22" * 32,
         {},

@@ -77,7 +77,7 @@ def log_events(log: TransparencyLog, events, job: int) -> None:
                 "event": ev.event,
                 "tx_hash": ev.tx_hash,
                 "log_index": ev.log_index,
-                "args": {"jobId": job},
+                "args": ev.logged_args(),  # an entry that records arguments records them all
             }
         else:
             payload = {"chain_event": chain_event_ref(ev.tx_hash, ev.log_index, ev.event)}

@@ -134,6 +134,7 @@ def on_chain(signed):
         bytes.fromhex(signed.inputs_digest),
         bytes.fromhex(signed.program_hash),
         bytes.fromhex(signed.output_share_hash),
+        b"\0" * 32,  # policy digest: not what the output client checks
         block_number=7,
         tx_hash="0x" + "ab" * 32,
     )

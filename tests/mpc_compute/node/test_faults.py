@@ -28,21 +28,24 @@ pytestmark = pytest.mark.mpc
 FAILURE_BOUND_S = 90
 
 
-def worker_children(cluster: Cluster, i: int) -> list[int]:
-    """Live job workers of node i (spawned children; multiprocessing's resource tracker is not one)."""
-    pid = cluster.nodes[i].proc.pid
+def _children(pid: int) -> list[int]:
     try:
-        children = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except FileNotFoundError:
         return []
+
+
+def worker_children(cluster: Cluster, i: int) -> list[int]:
+    """Live job workers of node i: the children of its worker forkserver (the server itself, and
+    multiprocessing's resource tracker, are not workers)."""
     workers = []
-    for child in children:
+    for child in _children(cluster.nodes[i].proc.pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except FileNotFoundError:
             continue
-        if b"spawn_main" in cmdline:
-            workers.append(child)
+        if b"forkserver" in cmdline:
+            workers += _children(child)
     return workers
 
 
@@ -159,9 +162,11 @@ def test_node_killed_mid_job_then_retry(node_cluster, tmp_path):
     job = prepare_joint_stats_job(node_cluster, tmp_path, rows=(25_000, 25_000), chunk_rows=10_000)
     node_cluster.trigger(job.job_id, job.claim)
     deadline = time.monotonic() + 120
-    while "shares_verified" not in stages(node_cluster.status(2, job.job_id)):
-        assert time.monotonic() < deadline, "node 2 never started computing"
+    while not all("shares_verified" in stages(node_cluster.status(i, job.job_id)) for i in (0, 2)):
+        assert time.monotonic() < deadline, "nodes 0 and 2 never started computing"
         time.sleep(0.05)
+    # the job cannot end while node 2 computes: node 0's worker is alive, and the helper must see it
+    assert worker_children(node_cluster, 0), "node 0's worker is not where the helper looks for it"
     node_cluster.nodes[2].kill()
     killed_at = time.monotonic()
     try:

@@ -95,11 +95,10 @@ def test_tls_cluster_runs_and_refuses_a_foreign_certificate(tmp_path):
         rogue_key, rogue_cert, rogue_ca = make_ca(tmp_path, "rogue-ca")
         node2 = cluster.nodes[2]
         node2.stop()
-        node2.extra_args = [
-            *node2.extra_args[:2],  # --work-dir
-            *FAST_FAIL,
-            *tls_args(*node_cert(tmp_path, rogue_key, rogue_cert, "rogue2"), rogue_ca),
-        ]
+        # swap only its TLS flags: the rest of its command line (work dir, chain mode) stays as it was
+        at = node2.extra_args.index("--tls-cert")
+        rogue_files = node_cert(tmp_path, rogue_key, rogue_cert, "rogue2")
+        node2.extra_args[at : at + 6] = tls_args(*rogue_files, rogue_ca)
         node2.start()
         second = prepare_joint_stats_job(cluster, tmp_path / "job2", rows=(20, 20))
         cluster.trigger(second.job_id, second.claim)
