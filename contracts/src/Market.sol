@@ -164,20 +164,28 @@ contract Market is AccessControl {
         emit DatasetUpdated(id, terms);
     }
 
-    /// @notice The owner pre-approves (or stops pre-approving) algorithms for a dataset.
+    /// @notice The owner pre-approves (or stops pre-approving) algorithms for a dataset. Pre-approving needs
+    ///         an active provider; a suspended owner may still stop pre-approving.
     function setAlgorithmPolicy(uint256 id, uint256[] calldata algorithmIds, bool preApproved) external {
         Dataset storage d = _ownedDataset(id);
-        if (preApproved) d.hasPolicy = true;
+        if (preApproved) {
+            _requireActive(Roles.PROVIDER);
+            d.hasPolicy = true;
+        }
         for (uint256 i = 0; i < algorithmIds.length; ++i) {
             algorithmPreApproved[id][algorithmIds[i]] = preApproved;
             emit DatasetAlgorithmPolicySet(id, algorithmIds[i], preApproved);
         }
     }
 
-    /// @notice The owner pre-approves (or stops pre-approving) buyers for a dataset.
+    /// @notice The owner pre-approves (or stops pre-approving) buyers for a dataset. Pre-approving needs an
+    ///         active provider; a suspended owner may still stop pre-approving.
     function setBuyerPolicy(uint256 id, address[] calldata buyers, bool preApproved) external {
         Dataset storage d = _ownedDataset(id);
-        if (preApproved) d.hasPolicy = true;
+        if (preApproved) {
+            _requireActive(Roles.PROVIDER);
+            d.hasPolicy = true;
+        }
         for (uint256 i = 0; i < buyers.length; ++i) {
             buyerPreApproved[id][buyers[i]] = preApproved;
             emit DatasetBuyerPolicySet(id, buyers[i], preApproved);
@@ -201,9 +209,11 @@ contract Market is AccessControl {
     /// @notice The owner sets a dataset's differential-privacy budget, in micro-ε: every job over it then
     ///         spends `perJobMicroEps`, and a request that would spend past `totalMicroEps` reverts.
     ///         Total 0 (with per job 0) removes the budget, which only works while nothing is spent.
+    ///         The owner must be an active provider: a suspended one cannot loosen its controls.
     /// @dev The total may never fall below what is spent: privacy loss already released cannot be undone.
     function setPrivacyBudget(uint256 datasetId, uint64 totalMicroEps, uint64 perJobMicroEps) external {
         _ownedDataset(datasetId);
+        _requireActive(Roles.PROVIDER);
         PrivacyBudget storage b = _budgets[datasetId];
         if (totalMicroEps < b.spent) revert BudgetBelowSpent(datasetId, b.spent, totalMicroEps);
         bool valid = totalMicroEps == 0

@@ -176,6 +176,31 @@ def test_a_suspended_owners_listing_cannot_be_requested_or_changed(ledger, w3, w
     )
 
 
+def test_a_suspended_owner_cannot_loosen_its_controls_but_can_tighten_them(  # type: ignore[no-untyped-def]
+    ledger, world, chain_snapshot
+) -> None:
+    """An owner the operator suspended (a leaked key, a compliance hold) used to be able to raise its
+    dataset's privacy budget and pre-approve buyers and algorithms, ready for the day it is reinstated.
+    Now loosening needs an active membership; withdrawing (a delisting, an end to a pre-approval) does not."""
+    m, reg = ledger.market, ledger.registry
+    ds = world.dataset1
+    m.set_privacy_budget(world.provider1, ds, 10**6, 4 * 10**5)
+    m.set_buyer_policy(world.provider1, ds, [world.buyer.address])
+    reg.suspend(world.operator, world.provider1.address)
+    refused = f"Market.NotActiveMember(account={world.provider1.address}, role=1)"
+    assert str(err(m.set_privacy_budget, world.provider1, ds, 5 * 10**6, 10**6)) == refused
+    assert str(err(m.set_buyer_policy, world.provider1, ds, [world.outsider.address])) == refused
+    assert str(err(m.set_algorithm_policy, world.provider1, ds, [world.algorithm])) == refused
+    assert m.privacy_budget(ds).total_micro_eps == 10**6
+    assert not m.is_buyer_pre_approved(ds, world.outsider.address)
+    # Withdrawing stays open to a suspended owner: it only ever protects the data more.
+    m.set_buyer_policy(world.provider1, ds, [world.buyer.address], pre_approved=False)
+    assert not m.is_buyer_pre_approved(ds, world.buyer.address)
+    m.delist_dataset(world.provider1, ds)
+    # A stranger still hears that it is not the owner, not that it is inactive.
+    assert err(m.set_privacy_budget, world.outsider, ds, 1, 1).error_name == "NotListingOwner"
+
+
 def test_max_uses_cannot_drop_below_uses(ledger, w3, world, chain_snapshot) -> None:
     authorize(ledger, w3, world, request_job(ledger, w3, world))
     authorize(ledger, w3, world, request_job(ledger, w3, world))
