@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -539,11 +540,7 @@ class NodeService:
                 state.stage(message[1], at=message[2])
         except (EOFError, BrokenPipeError, ConnectionResetError):
             proc.join(5)
-            return {
-                "ok": False,
-                "kind": "failed",
-                "error": f"worker process died (exit code {proc.exitcode})",
-            }
+            return _died(proc.exitcode, state)
         finally:
             parent.close()
             if proc.is_alive():
@@ -581,3 +578,18 @@ class NodeService:
             if tx:
                 state.chain["destroyed"] = tx
             state.stage("destruction_attested")
+
+
+def _died(exitcode: int | None, state: JobState) -> dict:
+    """The report of a worker that ended without one: which signal or exit code, after which stage. SPU
+    0.9.5 can crash (SIGSEGV) when a peer vanishes mid-run; the process's memory, shares included, went
+    with it, and the destruction receipt says so rather than that they were overwritten."""
+    how = f"signal {signal.Signals(-exitcode).name}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
+    last = state.timeline[-1]["stage"] if state.timeline else "start"
+    gone = f"worker process died ({how}); its memory went with it"
+    return {
+        "ok": False,
+        "kind": "failed",
+        "error": f"the SPU party's worker process died ({how}) after stage {last!r}",
+        "destroyed": {"decrypted_input_shares": gone, "spu_runtime": gone},
+    }
