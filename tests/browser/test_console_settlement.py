@@ -13,23 +13,18 @@ import os
 import httpx
 import pytest
 from eth_account import Account
-from web3 import Web3
 
 from contracts.types import JobStatus
 from dx_core.blobstore import LocalBlobStore
 from dx_core.roles import Role
 from tests.browser.conftest import check_page, wait_for
-from tests.fixtures.api import sign_text, siwe_message
+from tests.browser.test_console_workflow import h32, token_for, wait_job_indexed
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.api]
 
 META = {"title": "Settlement test data", "description": "Rows for the settlement tests.", "tags": ["test"],
         "columns": [{"name": "x", "dtype": "int64"}]}
 ALGO_META = {"title": "Settlement test algorithm", "description": "Joint statistics."}
-
-
-def h32(label: str) -> bytes:
-    return Web3.keccak(text=label)
 
 
 def member(console_stack, role: Role):  # type: ignore[no-untyped-def]
@@ -43,16 +38,6 @@ def member(console_stack, role: Role):  # type: ignore[no-untyped-def]
 def trio(console_stack):  # type: ignore[no-untyped-def]
     """A fresh seller, algorithm vendor and buyer."""
     return (member(console_stack, r) for r in (Role.PROVIDER, Role.ALGORITHM_PROVIDER, Role.BUYER))
-
-
-def token_for(url: str, account) -> str:  # type: ignore[no-untyped-def]
-    with httpx.Client(base_url=url) as client:
-        nonce = client.get("/v1/auth/nonce").json()
-        message = siwe_message(account, nonce["domain"], nonce["nonce"], nonce["chain_id"])
-        signed = {"message": message, "signature": sign_text(account, message)}
-        resp = client.post("/v1/auth/login", json=signed)
-        resp.raise_for_status()
-        return resp.json()["access_token"]
 
 
 def list_pair(console_stack, seller, vendor, price: int = 10**15, algo_price: int = 2 * 10**14):  # type: ignore[no-untyped-def]
@@ -74,9 +59,7 @@ def request_job(console_stack, buyer, ds_id: int, algo_id: int, lifetime: int = 
     params = h32(f"params {os.urandom(8).hex()}")
     req = ledger.jobs.request(buyer, [ds_id], algo_id, params, h32("program"), key, deadline, value)
     job_id = req.event("JobRequested").args["jobId"]
-    auth = {"Authorization": f"Bearer {token_for(console_stack.url, buyer)}"}
-    wait_for(f"the API to index job {job_id}",
-             lambda: httpx.get(f"{console_stack.url}/v1/jobs/{job_id}", headers=auth).status_code == 200)
+    wait_job_indexed(console_stack.url, buyer, job_id)
     return job_id, value
 
 
