@@ -144,6 +144,9 @@ class Algorithm:
     cohort_output: str | None = None
     release_output: str | None = None
     guard_output: str | None = None
+    # whether a job with given public parameters tells its receiver which of its IDs a table lacks
+    # (each such table's policy must allow it: rule reveal-absence); None: never
+    reveals_absence: Callable[[dict[str, Any]], bool] | None = None
     field_type: str = spu_runtime.DEFAULT_FIELD
     fxp_bits: int = spu_runtime.DEFAULT_FXP_BITS
 
@@ -171,6 +174,7 @@ class Algorithm:
             cohort_output=getattr(module, "COHORT_OUTPUT", None),
             release_output=getattr(module, "RELEASE_OUTPUT", None),
             guard_output=getattr(module, "GUARD_OUTPUT", None),
+            reveals_absence=getattr(module, "reveals_absence", None),
         )
 
     def config(self):

@@ -107,3 +107,70 @@ def lookup(query_ids, tables: list[tuple], with_values: bool):
             total = total + hit * shift_up(sorted_all[4], d)
     back = sort_rows(s_pos, count, total) if with_values else sort_rows(s_pos, count)
     return back[1][:n], (back[2][:n] if with_values else None)
+
+
+def align(query_ids, tables: list[tuple]):
+    """Each table's row for every query ID, in the query's own order: the join, inside MPC.
+
+    tables: [(ids (m_t,), values (m_t, d_t))], each table's IDs unique, each in its owner's own order.
+    Returns (present, blocks): present (n,) is 1.0 where every table holds the query ID; blocks[t] is
+    (n, d_t), table t's values for that ID, zero where table t lacks it. One sort of all rows by tagged
+    key puts each query row just before its matches (tags order the tables, so table t's row is at most
+    t rows ahead); a second sort by original position brings the query rows back to their order.
+    """
+    n = query_ids.shape[0]
+    sizes = [n] + [ids.shape[0] for ids, _ in tables]
+    total, starts = sum(sizes), np.cumsum([0, *sizes]).tolist()
+
+    def on_segment(t: int, column=None):
+        """A (total,) column: `column` (or ones) on segment t's rows, zero elsewhere."""
+        own = jnp.ones((sizes[t],), jnp.float32) if column is None else column.astype(jnp.float32)
+        return jnp.concatenate(
+            [jnp.zeros((starts[t],), jnp.float32), own, jnp.zeros((total - starts[t + 1],), jnp.float32)]
+        )
+
+    keys = jnp.concatenate(
+        [tagged_keys(query_ids, 0)] + [tagged_keys(ids, t) for t, (ids, _) in enumerate(tables, start=1)]
+    )
+    widths = [values.shape[1] for _, values in tables]
+    payload = [jnp.arange(total, dtype=jnp.int64), on_segment(0)]
+    payload += [on_segment(t) for t in range(1, len(tables) + 1)]
+    payload += [
+        on_segment(t, values[:, j])
+        for t, (_, values) in enumerate(tables, start=1)
+        for j in range(values.shape[1])
+    ]
+    skeys, s_pos, s_is_query, *rest = sort_rows(keys, *payload)
+    s_owner, s_values = rest[: len(tables)], rest[len(tables) :]
+    near = [same_id_ahead(skeys, d) * s_is_query for d in range(1, len(tables) + 1)]
+    present, gathered, at = None, [], 0
+    for t, width in enumerate(widths):
+        hits = [near[d - 1] * shift_up(s_owner[t], d) for d in range(1, t + 2)]
+        found = sum(hits[1:], hits[0])
+        present = found if present is None else present * found
+        for col in s_values[at : at + width]:
+            gathered.append(sum(h * shift_up(col, d) for d, h in enumerate(hits, start=1)))
+        at += width
+    _, present, *back = sort_rows(s_pos, present, *gathered)
+    blocks, at = [], 0
+    for width in widths:
+        blocks.append(jnp.stack([c[:n] for c in back[at : at + width]], axis=1))
+        at += width
+    return present[:n], blocks
+
+
+def plaintext_align(query_ids: np.ndarray, tables: list[tuple]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """align() in numpy, for oracles: (present (n,) bool, [table t's values per query ID, 0 if absent])."""
+    query_ids = np.asarray(query_ids)
+    present = np.ones(len(query_ids), dtype=bool)
+    blocks = []
+    for ids, values in tables:
+        values = np.asarray(values, dtype=np.float64).reshape(len(ids), -1)
+        where = {int(v): i for i, v in enumerate(np.asarray(ids).tolist())}
+        rows = np.array([where.get(int(q), -1) for q in query_ids.tolist()])
+        found = rows >= 0
+        block = np.zeros((len(query_ids), values.shape[1]))
+        block[found] = values[rows[found]]
+        present &= found
+        blocks.append(block)
+    return present, blocks
