@@ -12,6 +12,10 @@ blob store (CID = cid_from_digest(policyHash)); a zero hash means `DEFAULT_POLIC
 - `id_lookups`: {"per_job", "per_period", "period_seconds"}: how many IDs one buyer may probe against
   this listing's join key in one job and in a sliding period (the report's brute-force enumeration, L319).
 - `pre_approve`: whether a job the listing's on-chain pre-approval lets through needs no owner signature.
+- `reveal_absence`: whether a per-row answer may tell the receiver which of its IDs this table lacks
+  (secret_model_score's `unmatched: flag`); false (the default, omitted from the document) refuses
+  such a job (rule `reveal-absence`). Programs whose answer is membership itself (multi_lender,
+  blacklist_match) are the owner's to allow by approval, `allowed_algorithms` and `id_lookups`.
 - `difference_scope`: whose earlier released cohorts the differencing guard (mpc_compute/guard.py)
   compares a new aggregate's cohort with: `any` buyer's (the default, omitted from the document) or
   the same `buyer`'s only.
@@ -100,6 +104,7 @@ class Policy(CanonicalDocument):
     id_lookups: IdLookupCaps = field(default_factory=IdLookupCaps)
     pre_approve: bool = False
     difference_scope: str = "any"
+    reveal_absence: bool = False
     version: int = POLICY_VERSION
 
     def __post_init__(self) -> None:
@@ -136,6 +141,7 @@ class Policy(CanonicalDocument):
             "pre_approve": self.pre_approve,
             # only when not the default, so that documents written before the field stay canonical
             **({"difference_scope": self.difference_scope} if self.difference_scope != "any" else {}),
+            **({"reveal_absence": True} if self.reveal_absence else {}),
         }
 
     def chain_hash(self) -> bytes:
@@ -171,6 +177,7 @@ class Policy(CanonicalDocument):
                 ),
                 pre_approve=bool(doc.get("pre_approve", False)),
                 difference_scope=str(doc.get("difference_scope", "any")),
+                reveal_absence=_flag(doc.get("reveal_absence", False), "reveal_absence"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, PolicyError):
@@ -194,6 +201,12 @@ class Policy(CanonicalDocument):
         if policy.to_bytes() != data:
             raise PolicyError("policy bytes are not in canonical form (sorted keys, no spaces, all fields)")
         return policy
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise PolicyError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 DEFAULT_POLICY = Policy()
@@ -235,6 +248,9 @@ def describe(policy: Policy) -> list[str]:
         "jobs the on-chain pre-approval admits run without the owner's signature"
         if policy.pre_approve
         else "every job needs the owner's signature",
+        "per-row answers may say which of a buyer's IDs this table lacks"
+        if policy.reveal_absence
+        else "no per-row answer says which of a buyer's IDs this table lacks (missing rows are imputed)",
     ]
     named = ", ".join(f"{c}: {RULE_WORDS[r]}" for c, r in sorted(policy.columns.items()))
     lines.append(
@@ -299,17 +315,20 @@ def input_columns(manifest: Manifest, job_input: JobInput) -> list[Column]:
 
 
 def probes(spec: JobSpec, manifests: dict[str, Manifest], algorithm) -> dict[int, int]:
-    """Dataset listing id -> how many IDs the job probes against its join key: the rows of the job's
-    other ID inputs (the buyer's query, the other side of an intersection)."""
-    keyed, id_rows = set(), []
+    """Dataset listing id -> how many IDs the job probes against its join key: the rows of the buyer's
+    query (every answer is per query row, so only its IDs are looked up), or, for a program with no
+    query (an intersection), the rows of the job's other ID inputs."""
+    keyed, id_rows, has_query = set(), [], False
     for job_input in spec.inputs:
         use = _role_of(algorithm, job_input).use
         if job_input.kind == "dataset" and use in ("join_key", "query"):
             shape = manifests[job_input.manifest_hash].array(job_input.array).shape
-            id_rows.append((job_input.listing_id, int(shape[0]) if shape else 1))
+            id_rows.append((job_input.listing_id, int(shape[0]) if shape else 1, use))
             if use == "join_key":
                 keyed.add(job_input.listing_id)
-    return {lid: sum(rows for other, rows in id_rows if other != lid) for lid in sorted(keyed)}
+            has_query = has_query or use == "query"
+    probing = [(lid, rows) for lid, rows, use in id_rows if use == "query" or not has_query]
+    return {lid: sum(rows for other, rows in probing if other != lid) for lid in sorted(keyed)}
 
 
 def group_floor(spec: JobSpec, algorithm) -> int | None:
@@ -435,6 +454,14 @@ def check_job(
                         "min-group-size",
                         f"dataset {listing_id} requires at least k = {k} rows; the job has {rows}",
                     )
+        absence = algorithm.reveals_absence is not None and algorithm.reveals_absence(spec.params)
+        if absence and listing_id in probed and not policy.reveal_absence:
+            raise PolicyViolation(
+                "reveal-absence",
+                f"the job would tell its receiver which of its IDs dataset {listing_id} lacks "
+                f"({algorithm.name} {spec.params}), and the dataset's policy does not allow that "
+                "(reveal_absence is false)",
+            )
         caps = policy.id_lookups
         if listing_id in probed:
             n = probed[listing_id]

@@ -32,6 +32,7 @@ def build_policy(
     lookup_period_s: int | None = None,
     pre_approve: bool | None = None,
     difference_scope: str | None = None,
+    reveal_absence: bool | None = None,
 ) -> Policy:
     """A policy: the file's (or the default one), with each flag given replacing its field.
 
@@ -69,6 +70,8 @@ def build_policy(
         doc["pre_approve"] = pre_approve
     if difference_scope is not None:
         doc["difference_scope"] = difference_scope
+    if reveal_absence is not None:
+        doc["reveal_absence"] = reveal_absence
     try:
         return Policy.from_dict(doc)
     except PolicyError as exc:

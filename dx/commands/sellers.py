@@ -47,17 +47,22 @@ DifferenceScope = Annotated[str | None, typer.Option(
     "--difference-scope", metavar="any|buyer",
     help="Whose earlier released cohorts a new aggregate must differ from by k rows or more: any buyer's "
          "(default) or the same buyer's only.")]
+RevealAbsence = Annotated[bool | None, typer.Option(
+    "--reveal-absence/--hide-absence",
+    help="Whether a per-row answer may tell a buyer which of its IDs this table lacks (e.g. scoring with "
+         "unmatched=flag); hidden by default: missing rows are imputed.")]
 EpsilonBudget = Annotated[float | None, typer.Option(
     "--epsilon-budget", min=0, help="Differential-privacy budget ε in total, spent on-chain by every job.")]
 EpsilonPerJob = Annotated[float | None, typer.Option(
     "--epsilon-per-job", min=0, help="ε each job spends (its noise); with --epsilon-budget.")]
 
 
-def _policy(policy_file, min_group, columns, algorithms, buyers, per_job, per_period, period, pre, scope):
+def _policy(policy_file, min_group, columns, algorithms, buyers, per_job, per_period, period, pre, scope,
+            absence):
     from dx.actions.policies import build_policy
 
     return build_policy(policy_file, min_group, columns, algorithms, buyers, per_job, per_period, period, pre,
-                        scope)
+                        scope, absence)
 
 
 def _say_policy(rules: list[str]) -> None:
@@ -87,6 +92,7 @@ def publish(
     lookup_period: LookupPeriod = None,
     pre_approve: PreApprove = None,
     difference_scope: DifferenceScope = None,
+    reveal_absence: RevealAbsence = None,
     epsilon_budget: EpsilonBudget = None,
     epsilon_per_job: EpsilonPerJob = None,
     acting: Acting = "tax-bureau",
@@ -105,7 +111,7 @@ def publish(
     from dx.actions.sellers import publish_dataset
 
     policy = _policy(policy_file, min_group_size, column, allow_algorithm, allow_buyer, max_lookups_per_job,
-                     max_lookups_per_period, lookup_period, pre_approve, difference_scope)
+                     max_lookups_per_period, lookup_period, pre_approve, difference_scope, reveal_absence)
     budget = parse_budget(epsilon_budget, epsilon_per_job)  # checked before anything is shared
     result = publish_dataset(acting, file, schema, price, max_uses, title or file.stem, policy=policy)
     if budget is not None:
@@ -134,6 +140,7 @@ def set_policy(
     lookup_period: LookupPeriod = None,
     pre_approve: PreApprove = None,
     difference_scope: DifferenceScope = None,
+    reveal_absence: RevealAbsence = None,
     acting: Acting = "tax-bureau",
 ) -> None:
     """Replace a dataset's data-use policy. Jobs requested under the old one can no longer be authorized.
@@ -145,7 +152,7 @@ def set_policy(
     from dx.actions.policies import set_policy as apply_policy
 
     policy = _policy(policy_file, min_group_size, column, allow_algorithm, allow_buyer, max_lookups_per_job,
-                     max_lookups_per_period, lookup_period, pre_approve, difference_scope)
+                     max_lookups_per_period, lookup_period, pre_approve, difference_scope, reveal_absence)
     result = apply_policy(acting, dataset_id, policy)
 
     def human() -> None:

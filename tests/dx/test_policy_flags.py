@@ -29,6 +29,8 @@ def test_flags_override_the_file_and_nothing_else(tmp_path) -> None:
     )
     assert build_policy(doc, min_group_size=12).min_group_size == 12
     assert build_policy(doc, difference_scope="buyer").difference_scope == "buyer"
+    assert build_policy(doc, reveal_absence=True).reveal_absence is True
+    assert build_policy(doc).reveal_absence is False  # hidden unless the owner says otherwise
 
 
 @pytest.mark.parametrize(

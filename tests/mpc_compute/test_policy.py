@@ -318,3 +318,74 @@ def test_a_node_accepts_exactly_when_every_policy_allows(
         spec, manifests, "joint_stats", facts("joint_stats", approved=approved), listings(policy_a, policy_b)
     )
     assert (got is None) == expected, got
+
+
+def keyed_score_job(params: dict, applicants: int = 50, table_rows: tuple[int, int] = (400, 300)):
+    """secret_model_score, keyed: the buyer's applicants against two sellers' tables of their own IDs."""
+    manifests = {
+        "qq" * 32: dataset_manifest("q", applicants, ()),
+        "aa" * 32: dataset_manifest("a", table_rows[0]),
+        "bb" * 32: dataset_manifest("b", table_rows[1]),
+        "mm" * 32: model_manifest(params),
+    }
+    inputs = [
+        JobInput("model", "model", 9, "mm" * 32, "model"),
+        JobInput("applicants", "dataset", 3, "qq" * 32, "id"),
+        JobInput("features_0", "dataset", 1, "aa" * 32, "features"),
+        JobInput("ids_0", "dataset", 1, "aa" * 32, "id"),
+        JobInput("features_1", "dataset", 2, "bb" * 32, "features"),
+        JobInput("ids_1", "dataset", 2, "bb" * 32, "id"),
+    ]
+    return spec_of("secret_model_score", inputs, params), manifests
+
+
+def keyed_listings(policy_a: Policy = DEFAULT_POLICY, policy_b: Policy = DEFAULT_POLICY):
+    return {**listings(policy_a, policy_b), 3: ListingFacts(3, BUYER, DEFAULT_POLICY, ZERO32)}
+
+
+def test_flagging_unmatched_rows_needs_every_table_to_reveal_absence() -> None:
+    """A buyer asks for `matched`, which tells it which of its applicants a seller's table lacks."""
+    job = facts("secret_model_score", approved={1, 2})
+    flag, manifests = keyed_score_job({"unmatched": "flag"})
+    assert rule_of(flag, manifests, "secret_model_score", job, keyed_listings()) == "reveal-absence"
+    revealing = Policy(reveal_absence=True)
+    assert rule_of(flag, manifests, "secret_model_score", job, keyed_listings(revealing)) == "reveal-absence"
+    assert rule_of(flag, manifests, "secret_model_score", job, keyed_listings(revealing, revealing)) is None
+    imputed, manifests = keyed_score_job({"unmatched": "impute"})
+    assert rule_of(imputed, manifests, "secret_model_score", job, keyed_listings()) is None
+    assert Policy.from_bytes(revealing.to_bytes()) == revealing and "reveal_absence" in revealing.to_dict()
+    assert "reveal_absence" not in DEFAULT_POLICY.to_dict()  # older documents stay canonical
+    assert "lacks" in "\n".join(describe(revealing))
+    with pytest.raises(PolicyError, match="reveal_absence must be true or false"):
+        Policy.from_dict({"reveal_absence": "yes"})
+
+
+def test_a_keyed_join_counts_only_the_buyers_ids_as_probes() -> None:
+    """Each table is probed by the applicants only: one seller's rows are never looked up in the other's."""
+    caps = Policy(id_lookups=IdLookupCaps(per_job=60, per_period=1000, period_seconds=3600))
+    job = facts("secret_model_score", approved={1, 2})
+    spec, manifests = keyed_score_job({}, applicants=60, table_rows=(400, 300))
+    assert rule_of(spec, manifests, "secret_model_score", job, keyed_listings(caps, caps)) is None
+    spec, manifests = keyed_score_job({}, applicants=61)
+    assert rule_of(spec, manifests, "secret_model_score", job, keyed_listings(caps)) == "id-lookups-per-job"
+
+
+def test_keyed_training_floors_its_rows_at_each_k() -> None:
+    manifests = {
+        "qq" * 32: dataset_manifest("q", 80, ("defaulted",)),
+        "aa" * 32: dataset_manifest("a", 400),
+    }
+    inputs = [
+        JobInput("applicants", "dataset", 3, "qq" * 32, "id"),
+        JobInput("labels_0", "dataset", 3, "qq" * 32, "features"),
+        JobInput("features_0", "dataset", 1, "aa" * 32, "features"),
+        JobInput("ids_0", "dataset", 1, "aa" * 32, "id"),
+    ]
+    listed = {1: ListingFacts(1, SELLER_A, Policy(min_group_size=25), b"\x01" * 32),
+              3: ListingFacts(3, BUYER, DEFAULT_POLICY, ZERO32)}
+    job = facts("logreg_train", approved={1})
+    low = spec_of("logreg_train", inputs, {"min_rows": 24})
+    assert rule_of(low, manifests, "logreg_train", job, listed) == "min-group-size"
+    floor = spec_of("logreg_train", inputs, {"min_rows": 25})
+    assert rule_of(floor, manifests, "logreg_train", job, listed) is None
+    assert required_floor({}, ALGORITHMS["logreg_train"], [listed[1].policy]) == {"min_rows": 25}
