@@ -7,18 +7,20 @@ pure function of (seed, sizes), so the same seed always writes the same bytes.
 |-------------------------|-----------------|-------------------------------------------------------------|
 | tax                     | tax bureau      | enterprise_id, revenue, tax_paid, filings_late, years_reg.. |
 | telecom                 | telecom         | enterprise_id, monthly_spend, tenure_months, lines, delays  |
+| tax_scaled              | tax bureau      | its whole table's model columns, standardized, its order    |
+| telecom_scaled          | telecom         | its whole table's model columns, standardized, its order    |
 | loans_bank_a / _b       | bank A / bank B | enterprise_id, loan_amount                                  |
 | applicants_bank_a       | bank A          | enterprise_id, defaulted (0/1)                              |
 | blacklist               | regulator list  | enterprise_id                                               |
-| tax_applicants          | tax bureau      | the applicants' tax columns, standardized, applicant order  |
-| telecom_applicants      | telecom         | the applicants' telecom columns, standardized, same order   |
 | credit_model, aml_model | model vendor    | logistic weights over standardized FEATURES and a bias      |
 
-Tax and telecom cover every enterprise, sorted by ID, so their rows align (vertically split data).
+Each member keeps its own table in its own order with its own ID set, as real ones do: the tax
+bureau has every enterprise, sorted by ID; the telecom serves only `telecom_share` of them, in the
+order they signed up; bank A lists its applicants in the order they applied. Nobody shares an ID list
+with anyone: vertical training and scoring join the tables on enterprise ID inside MPC. The `_scaled`
+tables are each provider's whole table, standardized with its own mean and deviation (model inputs).
 Applicants' default labels are drawn from a logistic model of the tax and telecom features, so a
 regression trained on them learns something; the vendor's credit model is close to that truth.
-The applicant-panel tables carry exactly bank A's applicants in its order (rows aligned, as vertical
-regression and scoring need), standardized with each provider's population mean and deviation.
 Revenue and tax are in millions (M CNY), spend and loans in thousands (k CNY). Enterprises that
 borrow from both banks exist on purpose (the multi-lender check finds them), and some applicants are
 on the blacklist.
@@ -56,6 +58,7 @@ class Sizes:
     loans_per_bank: int = 120
     shared_borrowers: int = 25
     blacklist: int = 20
+    telecom_share: float = 0.9
 
     def __post_init__(self) -> None:
         if self.enterprises < 10:
@@ -67,6 +70,8 @@ class Sizes:
             raise ValueError(f"shared_borrowers={self.shared_borrowers} must be in 0..loans_per_bank")
         if 2 * self.loans_per_bank - self.shared_borrowers > self.enterprises:
             raise ValueError("the two loan books need more distinct enterprises than exist")
+        if not 0.1 <= self.telecom_share <= 1.0:
+            raise ValueError(f"telecom_share={self.telecom_share} must be in [0.1, 1]")
 
 
 SMALL = Sizes(enterprises=120, applicants=80, loans_per_bank=50, shared_borrowers=12, blacklist=10)
@@ -118,20 +123,31 @@ class Scenario:
     sizes: Sizes
     tables: dict[str, Table] = field(default_factory=dict)
     models: dict[str, LinearModel] = field(default_factory=dict)
-    mean: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
-    std: np.ndarray = field(default_factory=lambda: np.ones(len(FEATURES)))
+    # the generator's ground truth: FEATURES of every enterprise, the telecom's non-customers included
+    truth: dict[str, np.ndarray] = field(default_factory=dict)
 
     def zfeatures_of(self, ids: list[str]) -> np.ndarray:
-        """FEATURES of the given enterprises standardized with the population statistics (model inputs)."""
-        return (self.features_of(ids) - self.mean) / self.std
+        """The model inputs of the given enterprises, as the in-MPC join builds them: each provider's
+        standardized columns (its `_scaled` table), zero where the provider lacks the enterprise."""
+        blocks = []
+        for table, cols in (("tax_scaled", ("revenue", "tax_paid", "filings_late")),
+                            ("telecom_scaled", ("monthly_spend", "tenure_months", "payment_delays"))):
+            t = self.tables[table]
+            index = {e: i for i, e in enumerate(t.columns["enterprise_id"])}
+            values = t.numeric(list(cols))
+            blocks.append(np.array([values[index[e]] if e in index else np.zeros(len(cols)) for e in ids]))
+        return np.column_stack(blocks)
+
+    def in_every_table(self, ids: list[str]) -> np.ndarray:
+        """Which of the given enterprises both providers hold (the rows a keyed join keeps)."""
+        tax, telecom = (set(self.tables[t].columns["enterprise_id"]) for t in ("tax", "telecom"))
+        held = tax & telecom
+        return np.array([e in held for e in ids])
 
     def features_of(self, ids: list[str]) -> np.ndarray:
-        """FEATURES of the given enterprises (the plaintext join the demo's checks use)."""
-        index = {e: i for i, e in enumerate(self.tables["tax"].columns["enterprise_id"])}
-        rows = [index[e] for e in ids]
-        tax = self.tables["tax"].numeric(["revenue", "tax_paid", "filings_late"])[rows]
-        tel = self.tables["telecom"].numeric(["monthly_spend", "tenure_months", "payment_delays"])[rows]
-        return np.column_stack([tax, tel])
+        """The ground-truth FEATURES of the given enterprises (no single member holds all of them)."""
+        index = {e: i for i, e in enumerate(self.truth["ids"])}
+        return self.truth["features"][[index[e] for e in ids]]
 
 
 def _standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -168,14 +184,19 @@ def generate(seed: int = 7, sizes: Sizes | None = None) -> Scenario:
     s = Scenario(seed, sizes)
     s.tables["tax"] = Table({"enterprise_id": ids, "revenue": revenue, "tax_paid": tax_paid,
                              "filings_late": filings_late, "years_registered": years})
-    s.tables["telecom"] = Table({"enterprise_id": ids, "monthly_spend": monthly_spend,
-                                 "tenure_months": tenure, "lines": lines, "payment_delays": delays})
+    # the telecom's customers, in the order they signed up
+    customers = rng.permutation(n)[: max(1, round(sizes.telecom_share * n))]
+    s.tables["telecom"] = Table({"enterprise_id": [ids[i] for i in customers],
+                                 "monthly_spend": monthly_spend[customers],
+                                 "tenure_months": tenure[customers],
+                                 "lines": lines[customers], "payment_delays": delays[customers]})
 
     raw = np.column_stack([revenue, tax_paid, filings_late, monthly_spend, tenure, delays]).astype(np.float64)
-    z, mean, std = _standardize(raw)
+    z, _, _ = _standardize(raw)
     logit = _TRUE_BIAS + z @ np.asarray([_TRUE_WEIGHTS[f] for f in FEATURES])
 
-    applicants = np.sort(rng.choice(n, size=sizes.applicants, replace=False))
+    # bank A lists its applicants in the order they applied, not by ID
+    applicants = rng.choice(n, size=sizes.applicants, replace=False)
     defaulted = (rng.random(sizes.applicants) < 1 / (1 + np.exp(-logit[applicants]))).astype(np.int64)
     s.tables["applicants_bank_a"] = Table({"enterprise_id": [ids[i] for i in applicants],
                                            "defaulted": defaulted})
@@ -195,17 +216,15 @@ def generate(seed: int = 7, sizes: Sizes | None = None) -> Scenario:
     listed.update(others[: sizes.blacklist - half])
     s.tables["blacklist"] = Table({"enterprise_id": [ids[i] for i in sorted(listed)]})
 
-    # The applicant panel: after agreeing on bank A's applicant list (a PSI on enterprise IDs), the
-    # tax bureau and the telecom each publish their columns for exactly those rows, in that order,
-    # standardized with their own population statistics (what secret regression needs).
-    s.mean, s.std = mean, std
-    app_ids = s.tables["applicants_bank_a"].columns["enterprise_id"]
-    zs = z[applicants]
-    s.tables["tax_applicants"] = Table({"enterprise_id": app_ids, **{
-        f: np.round(zs[:, FEATURES.index(f)], 6) for f in ("revenue", "tax_paid", "filings_late")}})
-    telecom_cols = ("monthly_spend", "tenure_months", "payment_delays")
-    s.tables["telecom_applicants"] = Table({"enterprise_id": app_ids, **{
-        f: np.round(zs[:, FEATURES.index(f)], 6) for f in telecom_cols}})
+    # Each provider's model columns, standardized over its own whole table (what secret regression
+    # and scoring read); rows stay in the provider's own order.
+    s.truth = {"ids": ids, "features": raw}
+    for name, cols in (("tax", ("revenue", "tax_paid", "filings_late")),
+                       ("telecom", ("monthly_spend", "tenure_months", "payment_delays"))):
+        own = s.tables[name]
+        zs, _, _ = _standardize(own.numeric(list(cols)))
+        s.tables[f"{name}_scaled"] = Table({"enterprise_id": own.columns["enterprise_id"],
+                                            **{c: np.round(zs[:, j], 6) for j, c in enumerate(cols)}})
 
     # The vendor's models work on those standardized features; its credit model is near the truth.
     noisy = {f: w + float(rng.normal(0, 0.1)) for f, w in _TRUE_WEIGHTS.items()}

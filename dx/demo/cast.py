@@ -26,8 +26,8 @@ TELECOM_COLS = "enterprise_id,monthly_spend,tenure_months,payment_delays"
 LISTINGS = [
     ("tax", "tax-bureau", "tax", TAX_COLS, 20, 1000),
     ("telecom", "telecom", "telecom", TELECOM_COLS, 20, 800),
-    ("tax_applicants", "tax-bureau", "tax_applicants", TAX_COLS, 20, 1000),
-    ("telecom_applicants", "telecom", "telecom_applicants", TELECOM_COLS, 20, 800),
+    ("tax_scaled", "tax-bureau", "tax_scaled", TAX_COLS, 20, 1000),
+    ("telecom_scaled", "telecom", "telecom_scaled", TELECOM_COLS, 20, 800),
     ("loans_bank_a", "bank-a", "loans_bank_a", "enterprise_id,loan_amount:float64:label", 20, 0),
     ("loans_bank_b", "bank-b", "loans_bank_b", "enterprise_id,loan_amount:float64:label", 1, 500),
     ("applicants_bank_a", "bank-a", "applicants_bank_a", "enterprise_id,defaulted:float64:label", 20, 0),

@@ -34,11 +34,14 @@ def test_shapes_and_keys():
     s = datagen.generate(3, sizes)
     tax, tel = s.tables["tax"], s.tables["telecom"]
     ids = tax.columns["enterprise_id"]
-    assert tax.rows == tel.rows == 150
+    assert tax.rows == 150 and tel.rows == 135  # the telecom serves 90% of the enterprises
     assert ids == sorted(ids) and len(set(ids)) == 150
     assert all(len(e) == 10 and e.startswith("ENT-") and e[4:].isdigit() for e in ids)
-    assert tel.columns["enterprise_id"] == ids  # vertically split: rows align
-    assert s.tables["applicants_bank_a"].rows == 60
+    # every member keeps its own order and ID set: nothing is pre-aligned for the vertical jobs
+    tel_ids = tel.columns["enterprise_id"]
+    assert set(tel_ids) < set(ids) and tel_ids != sorted(tel_ids)
+    app_ids = s.tables["applicants_bank_a"].columns["enterprise_id"]
+    assert s.tables["applicants_bank_a"].rows == 60 and app_ids != sorted(app_ids)
     assert set(np.unique(s.tables["applicants_bank_a"].columns["defaulted"])) <= {0, 1}
     a = set(s.tables["loans_bank_a"].columns["enterprise_id"])
     b = set(s.tables["loans_bank_b"].columns["enterprise_id"])
@@ -46,17 +49,20 @@ def test_shapes_and_keys():
     assert len(a & b) == 9  # the multi-lender check has exactly these borrowers to find
     blacklist = set(s.tables["blacklist"].columns["enterprise_id"])
     assert len(blacklist) == 12 and blacklist <= set(ids)
-    assert blacklist & set(s.tables["applicants_bank_a"].columns["enterprise_id"])
-    for name in ("tax_applicants", "telecom_applicants"):  # the applicant panel: same rows, same order
-        panel = s.tables[name]
-        assert panel.columns["enterprise_id"] == s.tables["applicants_bank_a"].columns["enterprise_id"]
-        assert panel.rows == 60 and all(abs(float(np.mean(v))) < 1.5 for k, v in panel.columns.items()
-                                        if k != "enterprise_id")
-    panel = np.column_stack([s.tables["tax_applicants"].numeric(["revenue", "tax_paid", "filings_late"]),
-                             s.tables["telecom_applicants"].numeric(["monthly_spend", "tenure_months",
-                                                                     "payment_delays"])])
-    np.testing.assert_allclose(panel, s.zfeatures_of(s.tables["applicants_bank_a"].columns["enterprise_id"]),
-                               atol=1e-5)
+    assert blacklist & set(app_ids)
+    assert "tax_applicants" not in s.tables and "telecom_applicants" not in s.tables  # no applicant panels
+    for name, source in (("tax_scaled", tax), ("telecom_scaled", tel)):  # whole tables, standardized
+        scaled = s.tables[name]
+        assert scaled.columns["enterprise_id"] == source.columns["enterprise_id"]
+        for col, values in scaled.columns.items():
+            if col != "enterprise_id":
+                raw = np.asarray(source.columns[col], dtype=float)
+                np.testing.assert_allclose(values, (raw - raw.mean()) / raw.std(), atol=1e-5)
+    # the join the MPC programs build: each provider's standardized columns, zero where it lacks one
+    z = s.zfeatures_of(app_ids)
+    missing = ~np.isin(app_ids, tel_ids)
+    assert missing.any() and not z[missing, 3:].any()
+    np.testing.assert_array_equal(s.in_every_table(app_ids), ~missing)
     for model in s.models.values():
         assert model.features == datagen.FEATURES and len(model.weights) == len(datagen.FEATURES)
 
