@@ -580,11 +580,19 @@ class NodeService:
             state.stage("destruction_attested")
 
 
+def _signal_name(number: int) -> str:
+    """SIGSEGV for 11; a number outside the enum (a real-time signal) as SIG34, never an exception."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"SIG{number}"
+
+
 def _died(exitcode: int | None, state: JobState) -> dict:
     """The report of a worker that ended without one: which signal or exit code, after which stage. SPU
     0.9.5 can crash (SIGSEGV) when a peer vanishes mid-run; the process's memory, shares included, went
     with it, and the destruction receipt says so rather than that they were overwritten."""
-    how = f"signal {signal.Signals(-exitcode).name}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
+    how = f"signal {_signal_name(-exitcode)}" if exitcode and exitcode < 0 else f"exit code {exitcode}"
     last = state.timeline[-1]["stage"] if state.timeline else "start"
     gone = f"worker process died ({how}); its memory went with it"
     return {
