@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import spu
 from spu import libspu
 
-from mpc_compute import dp, guard, spu_runtime
+from mpc_compute import dp, guard, rendezvous, spu_runtime
 
 if TYPE_CHECKING:
     from mpc_compute.algorithms import CompiledProgram
@@ -296,6 +296,16 @@ def run_party(
     cleanup = [*program.input_names, *program.output_names, *program.kept_outputs]
     started = time.monotonic()
     try:
+        # the same bound as brpc's own connect retries (see above), spent meeting instead of retrying
+        window = connect_retry_times * (connect_retry_interval_ms / 1000 + 1.2)
+        try:
+            met = rendezvous.meet(rank, addresses, desc.id, window)
+        except rendezvous.RendezvousTimeout as exc:
+            raise PeerUnavailableError(
+                f"party {rank}: could not connect to the peers {addresses}: {exc}"
+            ) from None
+        except OSError as exc:  # the link port is taken: brpc would fail on it the same way
+            raise PartyError(f"party {rank}: cannot listen on {addresses[rank]}: {exc}") from exc
         try:
             link = libspu.link.create_brpc(desc, rank)
         except Exception as exc:
@@ -326,9 +336,10 @@ def run_party(
         else:
             outputs = {n: spu_runtime.serialize_share(runtime.get_var(n)) for n in program.output_names}
         log.info(
-            "party %d: link %.2fs, agree + load%s %.2fs, run %.2fs, guard %.2fs (program %s)",
+            "party %d: link %.2fs (meeting %.2fs), agree + load%s %.2fs, run %.2fs, guard %.2fs (program %s)",
             rank,
             linked - started,
+            met,
             " + DP noise" if noise else "",
             loaded - linked,
             ran - loaded,
