@@ -62,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--watch", action="store_true", help="also run jobs on JobAuthorized events (needs a chain)"
     )
+    p.add_argument(
+        "--watch-interval-s",
+        type=float,
+        default=s.node_watch_seconds,
+        help="how often --watch asks the chain for new blocks (one eth_blockNumber call each)",
+    )
     return p.parse_args(argv)
 
 
@@ -110,7 +116,12 @@ def main(argv: list[str] | None = None) -> None:
         from mpc_compute.node.chain import chain_components
 
         authorization, sink, source, operators = chain_components(
-            args.rpc_url, args.deployment or s.resolved_deployment_file, identity, args.index, config.work_dir
+            args.rpc_url,
+            args.deployment or s.resolved_deployment_file,
+            identity,
+            args.index,
+            config.work_dir,
+            watch_interval_s=args.watch_interval_s,
         )
         control = ControlAuth(identity.address, operators.chain_id, operators.is_operator)
     else:

@@ -155,7 +155,7 @@ class ChainJobSource:
     """
 
     def __init__(
-        self, ledger: Ledger, index: int, state_file: Path | None = None, interval: float = 1.0
+        self, ledger: Ledger, index: int, state_file: Path | None = None, interval: float = 0.25
     ) -> None:
         self.ledger, self.index, self.interval, self.state_file = ledger, index, interval, state_file
         start = ledger.deployment.blocks.get("ComputeJobs", 0)
@@ -221,13 +221,18 @@ class ChainJobSource:
 
 
 def chain_components(
-    rpc_url: str, deployment: Path, identity: Identity, index: int, work_dir: Path
+    rpc_url: str,
+    deployment: Path,
+    identity: Identity,
+    index: int,
+    work_dir: Path,
+    watch_interval_s: float = 0.25,
 ) -> tuple[ChainAuthorization, ChainSink, ChainJobSource, ChainOperators]:
     """(authorization, sink, job source, operators) for a node that follows the ledger at `rpc_url`."""
     ledger = connect(rpc_url, deployment, timeout=60)
     return (
         ChainAuthorization(ledger, identity, index),
         ChainSink(ledger, identity),
-        ChainJobSource(ledger, index, Path(work_dir) / "watcher.json"),
+        ChainJobSource(ledger, index, Path(work_dir) / "watcher.json", interval=watch_interval_s),
         ChainOperators(ledger),
     )
