@@ -36,7 +36,8 @@ import numpy as np
 
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys, require
 from mpc_compute.algorithms.fixed_point import divide_by_count, mul_public, sigmoid, sigmoid_exact
-from mpc_compute.algorithms.oblivious import MAX_TABLES, align, plaintext_align
+from mpc_compute.algorithms.keyed import TABLE_IDS, check_keyed, is_keyed, numbered, tables
+from mpc_compute.algorithms.oblivious import align, plaintext_align
 
 NAME = "logreg_train"
 VERSION = "1.1.0"
@@ -58,14 +59,7 @@ ROLES = (
         optional=True,
         use="query",
     ),
-    Role(
-        "ids",
-        "data",
-        True,
-        "(m_k,) int64 hashed IDs of features_k's rows, in its owner's order (keyed)",
-        optional=True,
-        use="join_key",
-    ),
+    TABLE_IDS,
 )
 OUTPUTS = ("weights", "bias", "rows")
 RECEIVER = "buyer"
@@ -79,29 +73,11 @@ PARAMS_DOC = {
 }
 
 
-def _numbered(names, prefix: str) -> list[str]:
-    return sorted((n for n in names if n.startswith(prefix)), key=lambda n: int(n.rsplit("_", 1)[1]))
-
-
-def _check_keyed(by: dict[str, InputSpec], feats: list[InputSpec], labels: list[InputSpec]) -> int:
-    """The keyed vertical inputs' shapes; returns the applicants' count."""
-    app = by.get("applicants")
-    if app is None or len(app.shape) != 1 or app.shape[0] < 1 or app.dtype != "int64":
-        raise InvalidInputs(f"{NAME}: keyed mode needs applicants, a non-empty (n,) int64 array, got {app}")
-    n = app.shape[0]
+def _check_keyed(by: dict[str, InputSpec], labels: list[InputSpec]) -> int:
+    """The keyed vertical inputs' shapes, labels_0 in the applicants' order; returns their count."""
+    n = check_keyed(NAME, by)
     if [s.name for s in labels] != ["labels_0"] or labels[0].shape != (n,):
         raise InvalidInputs(f"{NAME}: keyed mode needs one labels_0 of shape ({n},), got {labels}")
-    ks = [int(s.name.rsplit("_", 1)[1]) for s in feats]
-    id_ks = sorted(int(name.rsplit("_", 1)[1]) for name in by if name.startswith("ids_"))
-    if ks != id_ks or not 1 <= len(ks) <= MAX_TABLES:
-        raise InvalidInputs(
-            f"{NAME}: keyed mode needs ids_k for each features_k (1..{MAX_TABLES} tables), got features "
-            f"{ks}, ids {id_ks}"
-        )
-    for k, f in zip(ks, feats, strict=True):
-        ids = by[f"ids_{k}"]
-        if len(ids.shape) != 1 or ids.dtype != "int64" or ids.shape[0] != f.shape[0]:
-            raise InvalidInputs(f"{NAME}: ids_{k} must be ({f.shape[0]},) int64 like features_{k}, got {ids}")
     return n
 
 
@@ -120,14 +96,14 @@ def check_params(specs: list[InputSpec], params: dict[str, Any]) -> dict[str, An
     min_rows = int(params.get("min_rows", 0))
     require(min_rows >= 0, f"{NAME}: min_rows must be >= 0, got {min_rows}")
     by = {s.name: s for s in specs}
-    feats = [by[n] for n in _numbered(by, "features_")]
-    labels = [by[n] for n in _numbered(by, "labels_")]
+    feats = [by[n] for n in numbered(by, "features_")]
+    labels = [by[n] for n in numbered(by, "labels_")]
     if any(len(s.shape) != 2 for s in feats) or any(len(s.shape) != 1 for s in labels):
         raise InvalidInputs(f"{NAME}: features must be (rows, cols) and labels (rows,)")
-    keyed = "applicants" in by or any(n.startswith("ids_") for n in by)
+    keyed = is_keyed(by)
     if keyed:
         require(mode == "vertical", f"{NAME}: applicants and ids_k (keyed rows) need mode 'vertical'")
-        rows = _check_keyed(by, feats, labels)
+        rows = _check_keyed(by, labels)
     elif mode == "vertical":
         counts = {s.shape[0] for s in feats} | {s.shape[0] for s in labels}
         if len(labels) != 1 or len(counts) != 1:
@@ -170,14 +146,10 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 
     def logreg_train(*args):
         x = dict(zip(order, args, strict=True))
-        feats = [x[n].astype(jnp.float32) for n in _numbered(x, "features_")]
-        labels = [x[n].astype(jnp.float32) for n in _numbered(x, "labels_")]
+        feats = [x[n].astype(jnp.float32) for n in numbered(x, "features_")]
+        labels = [x[n].astype(jnp.float32) for n in numbered(x, "labels_")]
         if keyed:
-            tables = [
-                (x[f"ids_{n.rsplit('_', 1)[1]}"], f)
-                for n, f in zip(_numbered(x, "features_"), feats, strict=True)
-            ]
-            mask, blocks = align(x["applicants"], tables)
+            mask, blocks = align(x["applicants"], tables(x, feats))
             X = jnp.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
             y = labels[0]
             rows = jnp.sum(mask)
@@ -209,11 +181,10 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 def plaintext(inputs: dict, params: dict[str, Any]) -> dict[str, Any]:
     """float64 gradient descent with the same steps and the exact logistic function on the plaintext
     join (the oracle): keyed, the applicants found in every table, in the applicants' order."""
-    feats = [inputs[k] for k in _numbered(inputs, "features_")]
-    labels = [inputs[k] for k in _numbered(inputs, "labels_")]
+    feats = [inputs[k] for k in numbered(inputs, "features_")]
+    labels = [inputs[k] for k in numbered(inputs, "labels_")]
     if "applicants" in inputs:
-        ids = [inputs[f"ids_{k.rsplit('_', 1)[1]}"] for k in _numbered(inputs, "features_")]
-        present, blocks = plaintext_align(inputs["applicants"], list(zip(ids, feats, strict=True)))
+        present, blocks = plaintext_align(inputs["applicants"], tables(inputs))
         X, y = np.concatenate(blocks, axis=1)[present], np.asarray(labels[0])[present]
     else:
         X = np.concatenate(feats, axis=1 if params.get("mode", "vertical") == "vertical" else 0)

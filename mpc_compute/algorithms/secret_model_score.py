@@ -35,7 +35,8 @@ import numpy as np
 
 from mpc_compute.algorithms.base import Build, InputSpec, InvalidInputs, Role, only_keys, require
 from mpc_compute.algorithms.fixed_point import sigmoid, sigmoid_exact
-from mpc_compute.algorithms.oblivious import MAX_TABLES, align, plaintext_align
+from mpc_compute.algorithms.keyed import TABLE_IDS, check_keyed, is_keyed, numbered, tables
+from mpc_compute.algorithms.oblivious import align, plaintext_align
 
 NAME = "secret_model_score"
 VERSION = "1.1.0"
@@ -57,14 +58,7 @@ ROLES = (
         optional=True,
         use="query",
     ),
-    Role(
-        "ids",
-        "data",
-        True,
-        "(m_k,) int64 hashed IDs of features_k's rows, in its owner's order (keyed)",
-        optional=True,
-        use="join_key",
-    ),
+    TABLE_IDS,
 )
 OUTPUTS = ("scores", "matched")
 RECEIVER = "buyer or regulator (chosen per job)"
@@ -82,10 +76,6 @@ def reveals_absence(params: dict[str, Any]) -> bool:
     return params.get("unmatched", "impute") == "flag"
 
 
-def _numbered(names, prefix: str) -> list[str]:
-    return sorted((n for n in names if n.startswith(prefix)), key=lambda n: int(n.rsplit("_", 1)[1]))
-
-
 def check_params(specs: list[InputSpec], params: dict[str, Any]) -> dict[str, Any]:
     only_keys(params, set(PARAMS_DOC), NAME)
     link = params.get("link", "logistic")
@@ -97,29 +87,12 @@ def check_params(specs: list[InputSpec], params: dict[str, Any]) -> dict[str, An
         unmatched in ("impute", "flag"), f"{NAME}: unmatched must be 'impute' or 'flag', got {unmatched!r}"
     )
     by = {s.name: s for s in specs}
-    feats = [by[n] for n in _numbered(by, "features_")]
+    feats = [by[n] for n in numbered(by, "features_")]
     if any(len(s.shape) != 2 for s in feats):
         raise InvalidInputs(f"{NAME}: features must be (n, d_k) blocks")
-    keyed = "applicants" in by or any(n.startswith("ids_") for n in by)
+    keyed = is_keyed(by)
     if keyed:
-        app = by.get("applicants")
-        if app is None or len(app.shape) != 1 or app.shape[0] < 1 or app.dtype != "int64":
-            raise InvalidInputs(
-                f"{NAME}: keyed mode needs applicants, a non-empty (n,) int64 array, got {app}"
-            )
-        ks = [int(s.name.rsplit("_", 1)[1]) for s in feats]
-        id_ks = sorted(int(n.rsplit("_", 1)[1]) for n in by if n.startswith("ids_"))
-        if ks != id_ks or not 1 <= len(ks) <= MAX_TABLES:
-            raise InvalidInputs(
-                f"{NAME}: keyed mode needs ids_k for each features_k (1..{MAX_TABLES} tables), got "
-                f"features {ks}, ids {id_ks}"
-            )
-        for k, f in zip(ks, feats, strict=True):
-            ids = by[f"ids_{k}"]
-            if len(ids.shape) != 1 or ids.dtype != "int64" or ids.shape[0] != f.shape[0]:
-                raise InvalidInputs(
-                    f"{NAME}: ids_{k} must be ({f.shape[0]},) int64 like features_{k}, got {ids}"
-                )
+        check_keyed(NAME, by)
     else:
         require(
             "unmatched" not in params, f"{NAME}: unmatched applies to keyed mode (applicants, ids_k) only"
@@ -141,13 +114,10 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 
     def secret_model_score(*args):
         x = dict(zip(order, args, strict=True))
-        names = _numbered(x, "features_")
+        names = numbered(x, "features_")
         blocks = [x[n].astype(jnp.float32) for n in names]
         if keyed:
-            matched, blocks = align(
-                x["applicants"],
-                [(x[f"ids_{n.rsplit('_', 1)[1]}"], b) for n, b in zip(names, blocks, strict=True)],
-            )
+            matched, blocks = align(x["applicants"], tables(x, blocks))
         X = jnp.concatenate(blocks, axis=1)
         model = x["model"].astype(jnp.float32)
         z = X @ model[:-1] + model[-1]
@@ -161,12 +131,11 @@ def build(specs: list[InputSpec], params: dict[str, Any]) -> Build:
 def plaintext(inputs: dict, params: dict[str, Any]) -> dict[str, Any]:
     """The exact float64 model output (the oracle): the true logistic function, no approximation; keyed,
     on the plaintext join in the applicants' order (a missing table's features 0, or flagged)."""
-    names = _numbered(inputs, "features_")
+    names = numbered(inputs, "features_")
     blocks = [np.asarray(inputs[n], np.float64) for n in names]
     present = None
     if "applicants" in inputs:
-        tables = [(inputs[f"ids_{n.rsplit('_', 1)[1]}"], b) for n, b in zip(names, blocks, strict=True)]
-        present, blocks = plaintext_align(inputs["applicants"], tables)
+        present, blocks = plaintext_align(inputs["applicants"], tables(inputs, blocks))
     X = np.concatenate(blocks, axis=1)
     model = inputs["model"].astype(np.float64)
     z = X @ model[:-1] + model[-1]
