@@ -16,6 +16,9 @@ Step 3 is what lets brpc start at once: a fast party's brpc never reaches a peer
 A connection whose first bytes are not this link's hello is reset. The hellos carry nothing secret;
 a forged one can only make a party start brpc early, which costs speed, never safety (brpc's own link,
 TLS included, authenticates the parties).
+
+`exchange` is the same meeting with a short payload in each hello, returned per peer: the node's job
+lanes (node/lanes.py) use it to agree which job a lane runs next. `meet` is `exchange` with none.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ import time
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"dx-rdv1"
+MAGIC = b"dx-rdv2"
 CLOSED = b"C"
-_HELLO = struct.Struct("!7s16sB")  # magic, link digest, sender rank
+PAYLOAD_BYTES = 16
+_HELLO = struct.Struct(f"!7s16sB{PAYLOAD_BYTES}s")  # magic, scope digest, sender rank, payload
 _RETRY_S = 0.02
 
 
@@ -59,75 +63,143 @@ def _reset(sock: socket.socket) -> None:
 
 def meet(rank: int, addresses: list[str], link_id: str, timeout_s: float) -> float:
     """Meet every peer on the link ports; returns the seconds it took. Raises RendezvousTimeout."""
-    digest = hashlib.sha256(link_id.encode()).digest()[:16]
-    peers = [i for i in range(len(addresses)) if i != rank]
     started = time.monotonic()
-    deadline = started + timeout_s
-    sel = selectors.DefaultSelector()
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("", _endpoint(addresses[rank])[1]))
-    listener.listen(16)
-    listener.setblocking(False)
-    sel.register(listener, selectors.EVENT_READ, "accept")
-    outgoing: dict[int, socket.socket] = {}
-    incoming: dict[int, socket.socket] = {}
-    pending: dict[socket.socket, bytes] = {}  # accepted, hello not complete yet
-    closed_by: set[int] = set()
-    next_try = {p: started for p in peers}
+    exchange(rank, addresses, link_id, timeout_s)
+    return time.monotonic() - started
+
+
+def exchange(
+    rank: int, addresses: list[str], scope: str, timeout_s: float, payload: bytes = b""
+) -> dict[int, bytes]:
+    """Meet every peer on the ports of `addresses` under `scope`; each peer's payload by rank.
+
+    Only hellos of the same scope count: another scope's (another job's link, another lane) are reset.
+    Raises RendezvousTimeout, or OSError when the port cannot be listened on.
+    """
+    if len(payload) > PAYLOAD_BYTES:
+        raise ValueError(f"a rendezvous payload is at most {PAYLOAD_BYTES} bytes, got {len(payload)}")
+    meeting = _Meeting(rank, addresses, hashlib.sha256(scope.encode()).digest()[:16])
     try:
+        return meeting.run(payload.ljust(PAYLOAD_BYTES, b"\0"), timeout_s)
+    finally:
+        meeting.close()
+
+
+class _Meeting:
+    """The sockets and progress of one party's meeting."""
+
+    def __init__(self, rank: int, addresses: list[str], digest: bytes) -> None:
+        self.rank, self.addresses, self.digest = rank, addresses, digest
+        self.peers = [i for i in range(len(addresses)) if i != rank]
+        self.sel = selectors.DefaultSelector()
+        self.listener: socket.socket | None = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.listener.bind(("", _endpoint(addresses[rank])[1]))
+            self.listener.listen(16)
+        except OSError:
+            self.listener.close()
+            self.sel.close()
+            raise
+        self.listener.setblocking(False)
+        self.sel.register(self.listener, selectors.EVENT_READ, "accept")
+        self.outgoing: dict[int, socket.socket] = {}
+        self.incoming: dict[int, socket.socket] = {}
+        self.payloads: dict[int, bytes] = {}
+        self.pending: dict[socket.socket, bytes] = {}  # accepted, hello not complete yet
+        self.closed_by: set[int] = set()
+
+    def run(self, payload: bytes, timeout_s: float) -> dict[int, bytes]:
+        started = time.monotonic()
+        deadline = started + timeout_s
+        next_try = {p: started for p in self.peers}
+        hello = _HELLO.pack(MAGIC, self.digest, self.rank, payload)
         while True:
             now = time.monotonic()
             if now > deadline:
                 # the peers never heard from; or, if all were, those still waiting for someone
-                missing = [p for p in peers if p not in incoming] or [p for p in peers if p not in closed_by]
+                missing = [p for p in self.peers if p not in self.incoming] or [
+                    p for p in self.peers if p not in self.closed_by
+                ]
                 raise RendezvousTimeout(missing, now - started)
-            for p in peers:
-                if p not in outgoing and now >= next_try[p]:
-                    sock = _connect(addresses[p])
+            for p in self.peers:
+                if p not in self.outgoing and now >= next_try[p]:
+                    sock = _connect(self.addresses[p])
                     if sock is None:
                         next_try[p] = now + _RETRY_S
                     else:
-                        sock.sendall(_HELLO.pack(MAGIC, digest, rank))
-                        outgoing[p] = sock
-            if listener is not None and len(outgoing) == len(peers) and len(incoming) == len(peers):
-                sel.unregister(listener)
-                listener.close()
-                listener = None
-                for sock in outgoing.values():
+                        sock.sendall(hello)
+                        self.outgoing[p] = sock
+            everyone = len(self.peers)
+            if self.listener is not None and len(self.outgoing) == everyone == len(self.incoming):
+                self.sel.unregister(self.listener)
+                self.listener.close()
+                self.listener = None
+                for sock in self.outgoing.values():
                     sock.sendall(CLOSED)
-            if listener is None and closed_by == set(peers):
-                return time.monotonic() - started
-            for key, _ in sel.select(timeout=_RETRY_S):
-                if key.data == "accept":
-                    try:
-                        conn, _ = listener.accept()
-                    except (BlockingIOError, AttributeError):
-                        continue
-                    conn.setblocking(False)
-                    pending[conn] = b""
-                    sel.register(conn, selectors.EVENT_READ, "hello")
-                    continue
-                sock = key.fileobj
-                try:
-                    data = sock.recv(64)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    data = b""
-                if key.data == "hello":
-                    _read_hello(sock, data, pending, incoming, closed_by, digest, peers, sel)
-                elif data.startswith(CLOSED):
-                    closed_by.add(key.data)
-                    sel.unregister(sock)
-                elif not data:  # a peer that hung up before saying "closed"
-                    sel.unregister(sock)
-    finally:
-        for sock in [*outgoing.values(), *incoming.values(), *pending]:
+            if self.listener is None and self.closed_by == set(self.peers):
+                return dict(self.payloads)
+            for key, _ in self.sel.select(timeout=_RETRY_S):
+                self._on_readable(key)
+
+    def _on_readable(self, key: selectors.SelectorKey) -> None:
+        if key.data == "accept":
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, AttributeError):
+                return
+            conn.setblocking(False)
+            self.pending[conn] = b""
+            self.sel.register(conn, selectors.EVENT_READ, "hello")
+            return
+        sock = key.fileobj
+        try:
+            data = sock.recv(64)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if key.data == "hello":
+            self._read_hello(sock, data)
+        elif data.startswith(CLOSED):
+            self.closed_by.add(key.data)
+            self.sel.unregister(sock)
+        elif not data:  # a peer that hung up before saying "closed"
+            self.sel.unregister(sock)
+
+    def _read_hello(self, sock: socket.socket, data: bytes) -> None:
+        """Collect an accepted connection's hello; a wrong or unknown one is reset."""
+        buf = self.pending.get(sock, b"") + data
+        if not data or not MAGIC.startswith(buf[: len(MAGIC)]):
+            self._drop(sock)
+            return
+        if len(buf) < _HELLO.size:
+            self.pending[sock] = buf
+            return
+        magic, digest, sender, payload = _HELLO.unpack(buf[: _HELLO.size])
+        if magic != MAGIC or digest != self.digest or sender not in self.peers or sender in self.incoming:
+            self._drop(sock)
+            return
+        self.pending.pop(sock, None)
+        self.incoming[sender] = sock
+        self.payloads[sender] = payload
+        # its "closed" may already be in this read
+        self.sel.modify(sock, selectors.EVENT_READ, sender)
+        if buf[_HELLO.size :].startswith(CLOSED):
+            self.closed_by.add(sender)
+            self.sel.unregister(sock)
+
+    def _drop(self, sock: socket.socket) -> None:
+        self.sel.unregister(sock)
+        self.pending.pop(sock, None)
+        _reset(sock)
+
+    def close(self) -> None:
+        for sock in [*self.outgoing.values(), *self.incoming.values(), *self.pending]:
             sock.close()
-        if listener is not None:
-            listener.close()
-        sel.close()
+        if self.listener is not None:
+            self.listener.close()
+        self.sel.close()
 
 
 def _connect(address: str) -> socket.socket | None:
@@ -136,28 +208,3 @@ def _connect(address: str) -> socket.socket | None:
         return socket.create_connection((host, port), timeout=1.0)
     except OSError:
         return None
-
-
-def _read_hello(sock, data, pending, incoming, closed_by, digest, peers, sel) -> None:
-    """Collect an accepted connection's hello; a wrong or unknown one is reset."""
-    buf = pending.get(sock, b"") + data
-    if not data or not MAGIC.startswith(buf[: len(MAGIC)]):
-        sel.unregister(sock)
-        pending.pop(sock, None)
-        _reset(sock)
-        return
-    if len(buf) < _HELLO.size:
-        pending[sock] = buf
-        return
-    magic, link, sender = _HELLO.unpack(buf[: _HELLO.size])
-    pending.pop(sock, None)
-    if magic != MAGIC or link != digest or sender not in peers or sender in incoming:
-        sel.unregister(sock)
-        _reset(sock)
-        return
-    incoming[sender] = sock
-    # its "closed" may already be in this read
-    sel.modify(sock, selectors.EVENT_READ, sender)
-    if buf[_HELLO.size :].startswith(CLOSED):
-        closed_by.add(sender)
-        sel.unregister(sock)
