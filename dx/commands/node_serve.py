@@ -20,7 +20,9 @@ SERVE_HELP = (
     "The node follows the chain at --rpc-url, fetches and stores every blob through the exchange API at "
     "--api-url (uploads signed in as the node's own account), links to its two peers at the --spu "
     "addresses over TLS (--tls-cert/--tls-key/--tls-ca, issued by the operator with `dx cluster tls`), "
-    "and keeps its work files in <data_dir>/node<I>. Of the operator's files it needs only two public "
+    "and keeps its work files in <data_dir>/node<I>. It runs --lanes jobs at once (default "
+    "$DX_NODE_LANES, 2), lane L on each --spu port + 3L: open those ports between the node hosts, and give "
+    "all three nodes the same --lanes. Of the operator's files it needs only two public "
     "ones: the deployment JSON (contract addresses) and the cluster CA's certificate.\n\n"
     "First run `dx node serve I --create-keystore --show-identity` and give the operator the line it "
     "prints (for `dx cluster register --node-key`).\n\n"
@@ -40,7 +42,8 @@ def register(node_app: typer.Typer) -> None:
 
 def node_argv(index: int, keystore_path: Path, rpc_url: str, api_url: str, deployment: Path,
               spu: list[str], work_dir: Path, listen: str, port: int | None,
-              tls_files: tuple[Path, Path, Path] | None, create_keystore: bool) -> list[str]:
+              tls_files: tuple[Path, Path, Path] | None, create_keystore: bool,
+              lanes: int | None = None) -> list[str]:
     """The node's command line (`python -m mpc_compute.node ...`): blobs always through `api_url`."""
     if not api_url.startswith(("http://", "https://")):
         raise InputError(f"--api-url {api_url!r} is not an http(s) URL",
@@ -53,6 +56,8 @@ def node_argv(index: int, keystore_path: Path, rpc_url: str, api_url: str, deplo
             "--spu", ",".join(spu), "--work-dir", str(work_dir), "--host", listen]
     if port is not None:
         argv += ["--port", str(port)]
+    if lanes is not None:
+        argv += ["--lanes", str(lanes)]
     if tls_files is not None:
         cert, key, ca = tls_files
         argv += ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(ca)]
@@ -76,6 +81,9 @@ def serve(
     keystore_path: Annotated[Path | None, typer.Option(
         "--keystore", help="This node's encrypted keystore (default <data_dir>/keys/node-I.json; password "
         "$DX_KEYSTORE_PASSWORD).")] = None,
+    lanes: Annotated[int | None, typer.Option(
+        "--lanes", min=1, help="Jobs the node runs at once; all three nodes alike (default $DX_NODE_LANES)."
+    )] = None,
     listen: Annotated[str, typer.Option("--listen", help="Bind address of the control API.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option("--port", help="Control API port (default DX_NODE_BASE_PORT+I).")
                     ] = None,
@@ -129,7 +137,7 @@ def serve(
     argv = node_argv(index, ks, rpc_url, api_url or os.environ.get("DX_API_URL") or
                      f"http://127.0.0.1:{s.api_port}", deployment,
                      spu.split(","), s.data_dir / f"node{index}", listen, port,
-                     (tls_cert, tls_key, tls_ca) if tls_given else None, create_keystore)
+                     (tls_cert, tls_key, tls_ca) if tls_given else None, create_keystore, lanes)
     if dry_run:
         output.emit({"argv": argv}, lambda: output.console.print(shlex.join(argv), soft_wrap=True))
         return

@@ -14,6 +14,7 @@ from dx_core import keystore
 from dx_core.settings import get_settings
 from mpc_compute.node.app import ControlAuth, make_app
 from mpc_compute.node.authorization import LocalSink, TriggerAuthorization
+from mpc_compute.node.lanes import lane_addresses
 from mpc_compute.node.service import NodeConfig, NodeService
 
 # The chain side (web3) and the SPU party (spu, jax) are imported inside main, only when a node uses
@@ -27,7 +28,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--keystore", type=Path, required=True, help="encrypted keystore (password: DX_KEYSTORE_PASSWORD)"
     )
-    p.add_argument("--spu", default=None, help="the three SPU link addresses host:port,host:port,host:port")
+    p.add_argument(
+        "--spu",
+        action="append",
+        default=None,
+        help="the three nodes' SPU link addresses host:port,host:port,host:port; repeat it once per lane "
+        "to give each lane's ports (else lane L uses each port + 3L)",
+    )
+    p.add_argument(
+        "--lanes",
+        type=int,
+        default=None,
+        help=f"how many jobs the node runs at once (default {s.node_lanes}; the three nodes must agree)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="control API bind address")
     p.add_argument("--port", type=int, default=None, help="control API port (0: pick a free one)")
     p.add_argument("--port-file", type=Path, default=None, help="write the bound control port here")
@@ -71,6 +84,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _spu_lanes(args: argparse.Namespace, s) -> list[list[str]]:
+    """Each lane's three link addresses: as given (one --spu per lane), or derived from lane 0's."""
+    given = [row.split(",") for row in args.spu or []]
+    if any(len(row) != 3 for row in given):
+        sys.exit("error: each --spu takes three HOST:PORT addresses (nodes 0, 1, 2 in order)")
+    if len(given) > 1:
+        if args.lanes not in (None, len(given)):
+            sys.exit(f"error: --lanes {args.lanes} contradicts the {len(given)} --spu lanes given")
+        return given
+    lanes = args.lanes or s.node_lanes
+    if lanes < 1:
+        sys.exit("error: --lanes must be at least 1")
+    first = given[0] if given else [f"127.0.0.1:{s.spu_base_port + i}" for i in range(3)]
+    return lane_addresses(first, lanes)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     s = get_settings()
@@ -87,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.create_keystore and not args.keystore.exists():
         keystore.save(keystore.create(), args.keystore, keystore.password_from_env())
     identity = keystore.load(args.keystore, keystore.password_from_env())
-    spu = args.spu.split(",") if args.spu else [f"127.0.0.1:{s.spu_base_port + i}" for i in range(3)]
+    spu_lanes = _spu_lanes(args, s)
     tls = None
     tls_given = [a for a in (args.tls_cert, args.tls_key, args.tls_ca) if a is not None]
     if tls_given and len(tls_given) != 3:
@@ -102,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_ca)
     config = NodeConfig(
         index=args.index,
-        spu_addresses=spu,
+        spu_lanes=spu_lanes,
         blobs=args.blobs,
         work_dir=args.work_dir or s.data_dir / f"node{args.index}",
         recv_timeout_ms=args.recv_timeout_ms,

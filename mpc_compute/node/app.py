@@ -156,6 +156,7 @@ def make_app(service: NodeService, control: ControlAuth, dev_no_chain: bool = Fa
             "index": service.config.index,
             "address": service.identity.address,
             "jobs_running": running,
+            "lanes": {"count": service.lanes.count, "jobs": service.lanes.queued()},
             "mode": "dev-no-chain" if dev_no_chain else "chain",
         }
 

@@ -1,8 +1,8 @@
 """A compute node's job execution: authorize, fetch public documents, check, hand off to a worker, attest.
 
 Stages of an attempt (each recorded with its time in the job's timeline):
-authorized -> spec_fetched -> manifests_fetched -> program_checked -> guard_planned -> shares_verified ->
-computed ->
+authorized -> spec_fetched -> manifests_fetched -> program_checked -> queued (in its lane) -> turn (the
+three nodes agreed to run it now) -> guard_planned -> shares_verified -> computed ->
 output_sealed -> destroyed -> output_held -> attested -> awaiting_completion -> output_published ->
 destruction_attested, or failed/refused with the error.
 The parent process only handles public data (spec, manifests, program, sealed output hash); the
@@ -39,6 +39,7 @@ from mpc_compute.job_spec import JobSpec, JobSpecError, column_indices, compile_
 from mpc_compute.manifest import Manifest, ManifestError
 from mpc_compute.node import guard_store
 from mpc_compute.node.authorization import AttestationSink, Authorization, JobRecord, NotAuthorized
+from mpc_compute.node.lanes import LaneRefused, Lanes
 from mpc_compute.node.worker import InputPlan, WorkOrder, worker_main
 from mpc_compute.policy import PolicyViolation
 
@@ -70,7 +71,8 @@ class DeadlineRefused(JobRefused):
 @dataclass
 class NodeConfig:
     index: int
-    spu_addresses: list[str]
+    # the three nodes' SPU link addresses, one row per lane: the node runs one job per lane at once
+    spu_lanes: list[list[str]]
     blobs: str
     work_dir: Path
     recv_timeout_ms: int = 60_000
@@ -142,8 +144,8 @@ class NodeService:
         self.blobs = open_blob_source(config.blobs, identity.account)
         self.jobs: dict[int, JobState] = {}
         self._lock = threading.Lock()
-        # one SPU link per node address: attempts take turns (the watcher triggers in chain order)
-        self._spu_lock = threading.Lock()
+        # one job per lane at a time, in the order the three nodes agree on (node/lanes.py)
+        self.lanes = Lanes(config.index, config.spu_lanes, meeting_timeout_s=_link_window_s(config))
         self._threads: dict[int, threading.Thread] = {}
         self.kept_cohorts = guard_store.GuardStore(Path(config.work_dir) / "guard")
         self._jobs_dir = Path(config.work_dir) / "jobs"
@@ -240,8 +242,11 @@ class NodeService:
             state.stage("authorized")
             self.check_deadline(state.job_id)
             order = self._prepare(state, record)
-            with self._spu_lock:
+            state.stage("queued", f"lane {self.lanes.lane_of(state.job_id)}")
+            with self.lanes.turn(state.job_id, record.buyer, guarded_datasets(order)) as lane:
+                state.stage("turn", f"lane {lane}")
                 self.check_deadline(state.job_id)  # it may have waited its turn behind another job
+                order = replace(order, addresses=self.config.spu_lanes[lane])
                 # read and written inside the turn: the job before this one has filed its cohort
                 order = self._attach_kept_cohorts(order, record, state)
                 report = self._execute(order, state)
@@ -267,6 +272,8 @@ class NodeService:
             self._publish_when_completed(state, held, sealed, report)
         except NotAuthorized as exc:
             self._fail(state, "refused", f"not authorized: {exc}", public=True)
+        except LaneRefused as exc:
+            self._fail(state, "failed", str(exc), public=True)
         except DeadlineRefused as exc:
             self._fail(state, "refused", str(exc), public=True)
         except JobRefused as exc:
@@ -460,7 +467,7 @@ class NodeService:
         return WorkOrder(
             job_id=state.job_id,
             index=idx,
-            addresses=self.config.spu_addresses,
+            addresses=self.config.spu_lanes[0],  # the lane's, once it has its turn
             blobs=self.config.blobs,
             x25519_private=self.identity.x25519.private_bytes_raw(),
             program=program,
@@ -578,6 +585,18 @@ class NodeService:
             if tx:
                 state.chain["destroyed"] = tx
             state.stage("destruction_attested")
+
+
+def _link_window_s(config: NodeConfig) -> float:
+    """How long a party waits for its peers to show up: brpc's connect bound (party.py's meeting too)."""
+    return config.connect_retry_times * (config.connect_retry_interval_ms / 1000 + 1.2)
+
+
+def guarded_datasets(order: WorkOrder) -> frozenset[str]:
+    """The manifests whose differencing guard this job must run after every earlier job over them."""
+    if order.guard is None:
+        return frozenset()
+    return frozenset(seg.manifest_hash for seg in order.guard.segments)
 
 
 def _signal_name(number: int) -> str:

@@ -194,7 +194,8 @@ def test_peer_sending_garbage(node_cluster, tmp_path):
     job = prepare_joint_stats_job(node_cluster, tmp_path, rows=(30, 30))
     node2 = node_cluster.nodes[2]
     node2.stop()
-    host, port = node2.spu_addresses[2].rsplit(":", 1)
+    lane = job.job_id % len(node2.spu_lanes)  # the job's lane: where nodes 0 and 1 will look for node 2
+    host, port = node2.spu_lanes[lane][2].rsplit(":", 1)
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind((host, int(port)))
