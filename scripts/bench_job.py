@@ -56,30 +56,33 @@ PARAMS = {"min_cohort": 10}
 
 
 class Exchange:
-    """One chain, one cluster, one provider, one vendor and one buyer for the whole run."""
+    """One chain, one cluster (`lanes` jobs at once), one provider, one vendor and `buyers` buyers."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, buyers: int = 1, lanes: int = 2) -> None:
         self.chain = LocalChain.start("anvil")
         self.w3 = web3_at(self.chain.rpc_url, timeout=120)
         accounts = [Account.from_key(k) for k in DEV_KEYS]
-        self.operator, self.owner, self.vendor, self.buyer = accounts[:4]
-        nodes = accounts[4:7]
+        self.operator, self.owner, self.vendor = accounts[:3]
+        nodes = accounts[3:6]
+        self.buyers = accounts[6 : 6 + buyers]
+        self.buyer = self.buyers[0]
         self.deployment = deploy(self.w3, self.operator)
         self.ledger = Ledger(self.w3, self.deployment)
-        self.receiver = X25519PrivateKey.generate()
+        self.receivers = {b.address: X25519PrivateKey.generate() for b in self.buyers}
+        self.receiver = self.receivers[self.buyer.address]
         admit_members(
             self.ledger,
             self.operator,
             [
                 (self.owner, Role.PROVIDER),
                 (self.vendor, Role.ALGORITHM_PROVIDER),
-                (self.buyer, Role.BUYER),
+                *[(b, Role.BUYER) for b in self.buyers],
                 *[(n, Role.COMPUTE_NODE) for n in nodes],
             ],
-            {self.buyer.address: public_bytes(self.receiver)},
+            {a: public_bytes(r) for a, r in self.receivers.items()},
         )
         self.cluster = start_chain_cluster(
-            work, self.chain, self.ledger, self.deployment, self.operator, nodes
+            work, self.chain, self.ledger, self.deployment, self.operator, nodes, lanes=lanes
         )
         self.store = open_blob_source(str(self.cluster.blob_dir))
         alg = ALGORITHMS["joint_stats"]
@@ -98,54 +101,63 @@ class Exchange:
         listed = self.ledger.market.list_dataset(self.owner, CID, shared.manifest_hash, 0, max_uses=0)
         return listed.event("DatasetListed").args["id"], shared.manifest
 
-    def spec(self, dataset_id: int, manifest) -> tuple[JobSpec, dict]:
+    def spec(self, dataset_id: int, manifest, buyer=None) -> tuple[JobSpec, dict]:
         alg = ALGORITHMS["joint_stats"]
+        buyer = buyer or self.buyer
         manifests = {manifest.digest().hex(): manifest}
         data = JobInput("data_0", "dataset", dataset_id, manifest.digest().hex(), "features", None)
-        key = public_bytes(self.receiver).hex()
-        draft = JobSpec(alg.name, alg.version, (data,), (), self.buyer.address, key, PARAMS)
+        key = public_bytes(self.receivers[buyer.address]).hex()
+        draft = JobSpec(alg.name, alg.version, (data,), (), buyer.address, key, PARAMS)
         outputs = compile_program(alg.name, input_shapes(draft, manifests), PARAMS).output_names
-        spec = JobSpec(alg.name, alg.version, (data,), tuple(outputs), self.buyer.address, key, PARAMS)
+        spec = JobSpec(alg.name, alg.version, (data,), tuple(outputs), buyer.address, key, PARAMS)
         return spec, manifests
 
-    def run_job(self, dataset_id: int, manifest) -> tuple[dict, dict[str, float]]:
-        """Request, approve, wait, fetch: the phases' seconds and the opened result."""
+    def authorize_job(self, dataset_id: int, manifest, buyer=None) -> tuple[int, float, float]:
+        """Request and approve a job (as a pre-approving policy would): its id, the request's and the
+        approvals' seconds."""
         jobs = self.ledger.jobs
-        spec, manifests = self.spec(dataset_id, manifest)
+        buyer = buyer or self.buyer
+        spec, manifests = self.spec(dataset_id, manifest, buyer)
         t0 = time.perf_counter()
         self.store.put(spec.to_bytes())
-        value = jobs.escrow_for([dataset_id], self.algorithm_id, self.buyer.address, self.ledger.market)
+        value = jobs.escrow_for([dataset_id], self.algorithm_id, buyer.address, self.ledger.market)
         deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 3600
         program_hash = compile_for(spec, manifests).program_hash
+        key = public_bytes(self.receivers[buyer.address])
         req = jobs.request(
-            self.buyer,
-            [dataset_id],
-            self.algorithm_id,
-            spec.digest(),
-            program_hash,
-            public_bytes(self.receiver),
-            deadline,
-            value,
+            buyer, [dataset_id], self.algorithm_id, spec.digest(), program_hash, key, deadline, value
         )
         job_id = req.event("JobRequested").args["jobId"]
         t1 = time.perf_counter()
         jobs.approve(self.owner, job_id)
         jobs.approve(self.vendor, job_id)
         assert jobs.job(job_id).status is JobStatus.AUTHORIZED
-        t2 = time.perf_counter()
-        while (status := jobs.job(job_id).status) is JobStatus.AUTHORIZED:
+        return job_id, t1 - t0, time.perf_counter() - t1
+
+    def await_completion(self, job_id: int) -> None:
+        while (status := self.ledger.jobs.job(job_id).status) is JobStatus.AUTHORIZED:
             time.sleep(0.05)
         if status is not JobStatus.COMPLETED:
             raise RuntimeError(
                 f"job {job_id} ended {status.name}: {[s['error'] for s in self.cluster.wait(job_id)]}"
             )
-        t3 = time.perf_counter()
+
+    def fetch(self, job_id: int, buyer=None) -> dict:
         self.cluster.wait(job_id)  # each node publishes its sealed share once it sees COMPLETED
-        out = fetch_result(job_id, jobs.attestations(job_id), self.receiver, self.store)
+        receiver = self.receivers[(buyer or self.buyer).address]
+        return fetch_result(job_id, self.ledger.jobs.attestations(job_id), receiver, self.store)
+
+    def run_job(self, dataset_id: int, manifest) -> tuple[dict, dict[str, float]]:
+        """Request, approve, wait, fetch: the phases' seconds and the opened result."""
+        job_id, request_s, approvals_s = self.authorize_job(dataset_id, manifest)
+        t2 = time.perf_counter()
+        self.await_completion(job_id)
+        t3 = time.perf_counter()
+        out = self.fetch(job_id)
         t4 = time.perf_counter()
         phases = {
-            "request": t1 - t0,
-            "approvals": t2 - t1,
+            "request": request_s,
+            "approvals": approvals_s,
             "run": t3 - t2,
             "result": t4 - t3,
             "path": t4 - t2,
