@@ -112,7 +112,7 @@ class _Meeting:
     def run(self, payload: bytes, timeout_s: float) -> dict[int, bytes]:
         started = time.monotonic()
         deadline = started + timeout_s
-        next_try = {p: started for p in self.peers}
+        self.next_try = {p: started for p in self.peers}
         hello = _HELLO.pack(MAGIC, self.digest, self.rank, payload)
         while True:
             now = time.monotonic()
@@ -123,20 +123,25 @@ class _Meeting:
                 ]
                 raise RendezvousTimeout(missing, now - started)
             for p in self.peers:
-                if p not in self.outgoing and now >= next_try[p]:
+                if p not in self.outgoing and now >= self.next_try[p]:
                     sock = _connect(self.addresses[p])
+                    if sock is not None and not _send(sock, hello):
+                        sock.close()
+                        sock = None
                     if sock is None:
-                        next_try[p] = now + _RETRY_S
+                        self.next_try[p] = now + _RETRY_S
                     else:
-                        sock.sendall(hello)
                         self.outgoing[p] = sock
+                        # the peer never writes on it: readable means it was reset or closed
+                        self.sel.register(sock, selectors.EVENT_READ, ("out", p))
             everyone = len(self.peers)
             if self.listener is not None and len(self.outgoing) == everyone == len(self.incoming):
                 self.sel.unregister(self.listener)
                 self.listener.close()
                 self.listener = None
-                for sock in self.outgoing.values():
-                    sock.sendall(CLOSED)
+                for p, sock in list(self.outgoing.items()):
+                    if not _send(sock, CLOSED):
+                        self._lost(p)
             if self.listener is None and self.closed_by == set(self.peers):
                 return dict(self.payloads)
             for key, _ in self.sel.select(timeout=_RETRY_S):
@@ -159,7 +164,9 @@ class _Meeting:
             return
         except OSError:
             data = b""
-        if key.data == "hello":
+        if isinstance(key.data, tuple):  # our connection to a peer ended
+            self._lost(key.data[1])
+        elif key.data == "hello":
             self._read_hello(sock, data)
         elif data.startswith(CLOSED):
             self.closed_by.add(key.data)
@@ -189,6 +196,19 @@ class _Meeting:
             self.closed_by.add(sender)
             self.sel.unregister(sock)
 
+    def _lost(self, peer: int) -> None:
+        """Our connection to `peer` was reset or closed. Before our "closed" went out, the hello reached
+        someone else on its port (a job's link, a listener that was closing): connect again. After it,
+        the peer has heard us and left; its own "closed" is on its way."""
+        sock = self.outgoing.get(peer)
+        if sock is None or sock.fileno() < 0:
+            return
+        self.sel.unregister(sock)
+        sock.close()
+        if self.listener is not None:
+            del self.outgoing[peer]
+            self.next_try[peer] = time.monotonic() + _RETRY_S
+
     def _drop(self, sock: socket.socket) -> None:
         self.sel.unregister(sock)
         self.pending.pop(sock, None)
@@ -200,6 +220,14 @@ class _Meeting:
         if self.listener is not None:
             self.listener.close()
         self.sel.close()
+
+
+def _send(sock: socket.socket, data: bytes) -> bool:
+    try:
+        sock.sendall(data)
+        return True
+    except OSError:
+        return False
 
 
 def _connect(address: str) -> socket.socket | None:
