@@ -76,7 +76,10 @@ class Settings(BaseSettings):
     node_base_port: int = Field(default=9100, description="control API of node i listens on base+i")
     spu_base_port: int = Field(default=9200, description="SPU brpc link of node i listens on base+i")
     node_lanes: int = Field(
-        default=2, ge=1, description="jobs a node runs at once; lane L links on spu_base_port + 3L + i"
+        default=2,
+        ge=1,
+        description="jobs a node runs at once; lane L links on spu_base_port + 3L + i and "
+        "meets on spu_base_port + 3(N + L) + i",
     )
     spu_recv_timeout_ms: int = Field(default=60_000, description="how long a party waits for a peer")
     node_watch_seconds: float = Field(

@@ -36,6 +36,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "to give each lane's ports (else lane L uses each port + 3L)",
     )
     p.add_argument(
+        "--lane-meeting",
+        action="append",
+        default=None,
+        help="each lane's three meeting addresses (one per --spu lane, same form); default: each lane's "
+        "link ports + 3 x lanes",
+    )
+    p.add_argument(
         "--lanes",
         type=int,
         default=None,
@@ -100,6 +107,13 @@ def _spu_lanes(args: argparse.Namespace, s) -> list[list[str]]:
     return lane_addresses(first, lanes)
 
 
+def _lane_meetings(args: argparse.Namespace, spu_lanes: list[list[str]]) -> list[list[str]] | None:
+    given = [row.split(",") for row in args.lane_meeting or []]
+    if given and (len(given) != len(spu_lanes) or any(len(row) != 3 for row in given)):
+        sys.exit(f"error: give one --lane-meeting of three HOST:PORT addresses per lane ({len(spu_lanes)})")
+    return given or None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     s = get_settings()
@@ -132,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     config = NodeConfig(
         index=args.index,
         spu_lanes=spu_lanes,
+        lane_meetings=_lane_meetings(args, spu_lanes),
         blobs=args.blobs,
         work_dir=args.work_dir or s.data_dir / f"node{args.index}",
         recv_timeout_ms=args.recv_timeout_ms,

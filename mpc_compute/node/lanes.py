@@ -1,13 +1,17 @@
 """Job lanes: how many jobs a node runs at once, which one runs next, and the three nodes' agreement on it.
 
-A node runs up to N jobs at once, one per lane, each lane on SPU link ports of its own. Job j runs in
-lane j mod N, so the three nodes place every job alike without talking. Within a lane, jobs take turns
-in a fair order: the buyer this lane served least recently goes first (a buyer it never served, first
-of all), then the lower job id. A buyer's burst of twenty jobs holds another buyer's job back by at
-most one turn per lane, where first come, first served would hold it back by the whole burst.
+A node runs up to N jobs at once, one per lane, each lane on SPU link ports of its own. Every node
+places a job in the same lane without talking: a job that reads a dataset under a differencing guard
+goes to that dataset's lane (its manifest hash mod N; the lowest, for several), any other job j to
+lane j mod N. Within a lane, jobs take turns in a fair order: the buyer this lane served least recently
+goes first (a buyer it never served, first of all), then the lower job id. A buyer's burst of twenty
+jobs holds another buyer's job back by one turn, where first come, first served would hold it back by
+the whole burst.
 
 The nodes agree on every turn. When a lane is free, each node proposes its next job in an `exchange`
-(mpc_compute/rendezvous.py) on the lane's ports: the job id and its fair-order key. When all three
+(mpc_compute/rendezvous.py) on the lane's meeting ports: the job id and its fair-order key. Meetings
+have ports of their own, apart from the lane's link ports: a meeting's hello could otherwise land on
+a peer's SPU link still closing the lane's last job. When all three
 propose the same job, it runs. When they differ (one node's chain watch has not seen a job yet, or a
 node restarted and lost its lane's history), all three see the same proposals, and each proposes the
 lowest (key, job id) among them next, as soon as it holds that job. Bounds, so nothing waits forever:
@@ -19,9 +23,11 @@ A forged proposal costs time, never order or safety: a node runs only jobs it ho
 and computes their keys itself.
 
 Jobs that read the same dataset under a differencing guard never run at once on one node: each one's
-guard must see the cohorts the others kept (node/guard_store.py). They run one after the other in job-id
-order (the chain's), whatever their lanes: a job waits while a lower-numbered one over a shared guarded
-dataset is queued or running here. One total order means no two lanes can wait on each other.
+guard must see the cohorts the others kept (node/guard_store.py). Sharing the dataset's lane, they
+run one after the other in the agreed order. A job over several guarded datasets can sit in another
+lane than some of them: against jobs of other lanes, jobs over a shared guarded dataset go in job-id
+order (the chain's), so no two lanes wait on each other. A turn the nodes agreed on while an earlier
+job over the same dataset is still finishing here waits for it to end before it starts.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from mpc_compute import rendezvous
 
 log = logging.getLogger("dx.node.lanes")
 
-# lane L of a node listens on its lane-0 port + L * LANE_PORT_STEP: three nodes on one host stay apart
+# lane L of a node links on its lane-0 port + L * LANE_PORT_STEP (three nodes on one host stay apart);
+# the lanes' meetings follow the lanes' links: lane L meets on its link port + N * LANE_PORT_STEP
 LANE_PORT_STEP = 3
 _PROPOSAL = struct.Struct("!qq")  # job id, fair-order key
 _ROUND_PAUSE_S = 0.05
@@ -48,16 +55,22 @@ class LaneRefused(Exception):
     """The job lost its turn for good: the peers never met on its lane, or kept passing it over."""
 
 
+def _shifted(row: list[str], by: int) -> list[str]:
+    out = []
+    for address in row:
+        host, _, port = address.rpartition(":")
+        out.append(f"{host}:{int(port) + by}")
+    return out
+
+
 def lane_addresses(first: list[str], lanes: int, step: int = LANE_PORT_STEP) -> list[list[str]]:
     """Each lane's three link addresses, derived from lane 0's: port + lane * step."""
-    out = []
-    for lane in range(lanes):
-        row = []
-        for address in first:
-            host, _, port = address.rpartition(":")
-            row.append(f"{host}:{int(port) + lane * step}")
-        out.append(row)
-    return out
+    return [_shifted(first, lane * step) for lane in range(lanes)]
+
+
+def meeting_addresses(links: list[list[str]], step: int = LANE_PORT_STEP) -> list[list[str]]:
+    """Each lane's three meeting addresses, derived from its links: port + lanes * step."""
+    return [_shifted(row, len(links) * step) for row in links]
 
 
 @dataclass(eq=False)
@@ -88,7 +101,8 @@ Exchange = Callable[..., dict[int, bytes]]
 
 
 class Lanes:
-    """The node's lanes: `turn(...)` blocks until the job's lane runs it, by the three nodes' agreement."""
+    """The node's lanes: `turn(...)` blocks until the job's lane runs it, by the three nodes' agreement.
+    `addresses`: each lane's three meeting addresses."""
 
     def __init__(
         self,
@@ -119,14 +133,18 @@ class Lanes:
     def count(self) -> int:
         return len(self.addresses)
 
-    def lane_of(self, job_id: int) -> int:
+    def lane_of(self, job_id: int, datasets: frozenset[str] = frozenset()) -> int:
+        """The guarded dataset's lane (the lowest manifest hash's), else job_id mod N: alike on every node."""
+        if datasets:
+            return int(min(datasets), 16) % self.count
         return job_id % self.count
 
     @contextmanager
     def turn(self, job_id: int, buyer: str | None, datasets: frozenset[str] = frozenset()) -> Iterator[int]:
         """Wait for the job's turn; yields its lane (its link addresses: `addresses[lane]`). The next job
         of the lane waits until the block exits. Raises LaneRefused when the job loses its turn."""
-        ticket = Ticket(job_id, (buyer or "").lower(), frozenset(datasets), self.lane_of(job_id))
+        datasets = frozenset(datasets)
+        ticket = Ticket(job_id, (buyer or "").lower(), datasets, self.lane_of(job_id, datasets))
         with self._cond:
             self._tickets.append(ticket)
             self._cond.notify_all()
@@ -159,16 +177,22 @@ class Lanes:
     def _key(self, ticket: Ticket) -> int:
         return self._lanes[ticket.lane].served.get(ticket.buyer, -1) + 1
 
+    def _conflicts(self, ticket: Ticket) -> list[Ticket]:
+        """The live jobs over a guarded dataset `ticket` reads too."""
+        return [
+            other
+            for other in self._tickets
+            if other is not ticket and other.datasets & ticket.datasets and not other.released.is_set()
+        ]
+
     def _runnable(self, ticket: Ticket) -> bool:
-        """Not yet decided, and no job over a shared guarded dataset runs here or comes before it."""
+        """Not yet decided; no job over a shared guarded dataset runs here, and none of another lane with
+        a lower id waits for its turn (within a lane, the lane's own order decides)."""
         if ticket.decided.is_set():
             return False
         return not any(
-            other is not ticket
-            and other.datasets & ticket.datasets
-            and (other.granted or other.job_id < ticket.job_id)
-            for other in self._tickets
-            if not other.released.is_set()
+            other.granted or (other.lane != ticket.lane and other.job_id < ticket.job_id)
+            for other in self._conflicts(ticket)
         )
 
     def _next(self, lane: int) -> Ticket | None:
@@ -252,6 +276,9 @@ class Lanes:
 
     def _decide(self, ticket: Ticket, refusal: str | None) -> None:
         with self._cond:
+            # agreed while an earlier job over the same dataset is still finishing here: let it end
+            while refusal is None and any(other.granted for other in self._conflicts(ticket)):
+                self._cond.wait(0.25)
             ticket.refusal = refusal
             ticket.granted = refusal is None
             ticket.decided.set()

@@ -39,7 +39,7 @@ from mpc_compute.job_spec import JobSpec, JobSpecError, column_indices, compile_
 from mpc_compute.manifest import Manifest, ManifestError
 from mpc_compute.node import guard_store
 from mpc_compute.node.authorization import AttestationSink, Authorization, JobRecord, NotAuthorized
-from mpc_compute.node.lanes import LaneRefused, Lanes
+from mpc_compute.node.lanes import LaneRefused, Lanes, meeting_addresses
 from mpc_compute.node.worker import InputPlan, WorkOrder, worker_main
 from mpc_compute.policy import PolicyViolation
 
@@ -75,6 +75,8 @@ class NodeConfig:
     spu_lanes: list[list[str]]
     blobs: str
     work_dir: Path
+    # where the three nodes agree on each lane's next job (node/lanes.py); default: after the links
+    lane_meetings: list[list[str]] | None = None
     recv_timeout_ms: int = 60_000
     connect_retry_times: int = 30
     connect_retry_interval_ms: int = 500
@@ -145,7 +147,8 @@ class NodeService:
         self.jobs: dict[int, JobState] = {}
         self._lock = threading.Lock()
         # one job per lane at a time, in the order the three nodes agree on (node/lanes.py)
-        self.lanes = Lanes(config.index, config.spu_lanes, meeting_timeout_s=_link_window_s(config))
+        meetings = config.lane_meetings or meeting_addresses(config.spu_lanes)
+        self.lanes = Lanes(config.index, meetings, meeting_timeout_s=_link_window_s(config))
         self._threads: dict[int, threading.Thread] = {}
         self.kept_cohorts = guard_store.GuardStore(Path(config.work_dir) / "guard")
         self._jobs_dir = Path(config.work_dir) / "jobs"
@@ -242,8 +245,9 @@ class NodeService:
             state.stage("authorized")
             self.check_deadline(state.job_id)
             order = self._prepare(state, record)
-            state.stage("queued", f"lane {self.lanes.lane_of(state.job_id)}")
-            with self.lanes.turn(state.job_id, record.buyer, guarded_datasets(order)) as lane:
+            datasets = guarded_datasets(order)
+            state.stage("queued", f"lane {self.lanes.lane_of(state.job_id, datasets)}")
+            with self.lanes.turn(state.job_id, record.buyer, datasets) as lane:
                 state.stage("turn", f"lane {lane}")
                 self.check_deadline(state.job_id)  # it may have waited its turn behind another job
                 order = replace(order, addresses=self.config.spu_lanes[lane])
