@@ -11,6 +11,9 @@ import pytest
 from mpc_compute.node.lanes import LaneRefused, Lanes
 from tests.fixtures.local_parties import free_ports
 
+# manifest hashes: D's lane is 1 of 2 (0x...0d is odd), E's is 0
+D, E = "0d" * 32, "0e" * 32
+
 
 def lane_ports(lanes: int) -> list[list[str]]:
     return [[f"127.0.0.1:{p}" for p in free_ports(3)] for _ in range(lanes)]
@@ -71,44 +74,46 @@ def nodes(request):
         node.lanes.stop()
 
 
-@pytest.mark.parametrize("nodes", [(1, 20.0)], indirect=True)
+@pytest.mark.parametrize("nodes", [(2, 20.0)], indirect=True)
 def test_a_burst_holds_another_buyers_job_back_one_turn_and_every_node_agrees(nodes):
-    burst = [3, 4, 5, 6, 7, 8]  # buyer A's, requested first
+    burst = [3, 4, 5, 6, 7, 8]  # buyer A's, requested first; every job reads guarded dataset D
     for rank, node in enumerate(nodes):
         # each node sees the jobs in its own order and at its own time, as chain watches do
         order = burst if rank != 2 else burst[::-1]
         for k, job in enumerate(order):
-            node.submit(job, "0xA", after=0.02 * k * rank)
-        node.submit(9, "0xB", after=0.15 if rank == 1 else 0.1)
+            node.submit(job, "0xA", frozenset({D}), after=0.02 * k * rank)
+        node.submit(9, "0xB", frozenset({D}), after=0.15 if rank == 1 else 0.1)
     for node in nodes:
         node.join()
-    # B never ran before: its job goes right after A's first, not after A's whole burst
+    # B never ran before: its job goes right after A's first, not after A's whole burst; all in D's lane
     expected = [3, 9, 4, 5, 6, 7, 8]
     assert [node.order() for node in nodes] == [expected] * 3
+    assert {lane for node in nodes for _, lane, _, _ in node.ran} == {1}
     assert not any(node.refused for node in nodes)
 
 
 @pytest.mark.parametrize("nodes", [(2, 20.0)], indirect=True)
 def test_lanes_run_at_once_and_jobs_over_a_guarded_dataset_never_overlap(nodes):
-    jobs = {10: "D", 11: "E", 12: "D", 13: "D", 15: "E"}  # job -> guarded dataset; lane = job % 2
+    # job -> the guarded datasets it reads; 13 reads both, in D's lane, and so meets E's jobs of lane 0
+    jobs = {10: {E}, 11: {D}, 12: {E}, 13: {D, E}, 14: set(), 15: {D}}
     for node in nodes:
-        for job, dataset in jobs.items():
-            node.submit(job, f"0x{job}", frozenset({dataset}), hold=0.5)
+        for job, datasets in jobs.items():
+            node.submit(job, f"0x{job}", frozenset(datasets), hold=0.5)
     for node in nodes:
         node.join()
     for node in nodes:
-        runs = {job: r for job, *_ in node.ran for r in [next(x for x in node.ran if x[0] == job)]}
-        assert sorted(runs) == sorted(jobs), node.refused
-        # two lanes at once: 10 (lane 0) and 11 (lane 1) ran side by side
-        assert overlap(runs[10], runs[11])
+        runs = {job: next(r for r in node.ran if r[0] == job) for job in jobs}
+        assert {job: r[1] for job, r in runs.items()} == {10: 0, 11: 1, 12: 0, 13: 1, 14: 0, 15: 1}
+        assert overlap(runs[10], runs[11])  # two lanes at once
         for a in jobs:
             for b in jobs:
-                if a < b and jobs[a] == jobs[b]:
-                    # same guarded dataset: never at once, and in job-id order, even across lanes
+                if a < b and jobs[a] & jobs[b] and runs[a][1] != runs[b][1]:
+                    # a shared guarded dataset across lanes: never at once, and in job-id order
                     assert runs[a][3] <= runs[b][2], (a, b, runs[a], runs[b])
-        assert runs[13][1] == 1 and runs[12][1] == 0  # 13 waited for 12 in the other lane
-    assert nodes[0].order(0) == nodes[1].order(0) == nodes[2].order(0)
-    assert nodes[0].order(1) == nodes[1].order(1) == nodes[2].order(1)
+                elif a < b and jobs[a] & jobs[b]:
+                    assert not overlap(runs[a], runs[b]), (a, b)
+    for lane in (0, 1):
+        assert nodes[0].order(lane) == nodes[1].order(lane) == nodes[2].order(lane)
 
 
 @pytest.mark.parametrize("nodes", [(1, 1.5)], indirect=True)
