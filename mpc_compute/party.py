@@ -297,7 +297,7 @@ def run_party(
     started = time.monotonic()
     try:
         # the same bound as brpc's own connect retries (see above), spent meeting instead of retrying
-        window = connect_retry_times * (connect_retry_interval_ms / 1000 + 1.2)
+        window = rendezvous.link_window_s(connect_retry_times, connect_retry_interval_ms)
         try:
             met = rendezvous.meet(rank, addresses, desc.id, window)
         except rendezvous.RendezvousTimeout as exc:

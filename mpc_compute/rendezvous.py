@@ -61,6 +61,12 @@ def _reset(sock: socket.socket) -> None:
     sock.close()
 
 
+def link_window_s(connect_retry_times: int, connect_retry_interval_ms: int) -> float:
+    """How long a party waits for its peers to show up: the bound of brpc's own connect retries (each
+    retry waits its interval plus about 1.2 s of brpc's backoff)."""
+    return connect_retry_times * (connect_retry_interval_ms / 1000 + 1.2)
+
+
 def meet(rank: int, addresses: list[str], link_id: str, timeout_s: float) -> float:
     """Meet every peer on the link ports; returns the seconds it took. Raises RendezvousTimeout."""
     started = time.monotonic()

@@ -42,6 +42,7 @@ from mpc_compute.node.authorization import AttestationSink, Authorization, JobRe
 from mpc_compute.node.lanes import LaneRefused, Lanes, meeting_addresses
 from mpc_compute.node.worker import InputPlan, WorkOrder, worker_main
 from mpc_compute.policy import PolicyViolation
+from mpc_compute.rendezvous import link_window_s
 
 log = logging.getLogger("dx.node.service")
 # Workers fork from a forkserver that imported these once: a fresh process per job still, without paying
@@ -148,7 +149,8 @@ class NodeService:
         self._lock = threading.Lock()
         # one job per lane at a time, in the order the three nodes agree on (node/lanes.py)
         meetings = config.lane_meetings or meeting_addresses(config.spu_lanes)
-        self.lanes = Lanes(config.index, meetings, meeting_timeout_s=_link_window_s(config))
+        window = link_window_s(config.connect_retry_times, config.connect_retry_interval_ms)
+        self.lanes = Lanes(config.index, meetings, meeting_timeout_s=window)
         self._threads: dict[int, threading.Thread] = {}
         self.kept_cohorts = guard_store.GuardStore(Path(config.work_dir) / "guard")
         self._jobs_dir = Path(config.work_dir) / "jobs"
@@ -589,11 +591,6 @@ class NodeService:
             if tx:
                 state.chain["destroyed"] = tx
             state.stage("destruction_attested")
-
-
-def _link_window_s(config: NodeConfig) -> float:
-    """How long a party waits for its peers to show up: brpc's connect bound (party.py's meeting too)."""
-    return config.connect_retry_times * (config.connect_retry_interval_ms / 1000 + 1.2)
 
 
 def guarded_datasets(order: WorkOrder) -> frozenset[str]:
