@@ -24,7 +24,7 @@ from mpc_compute.blob_source import open_blob_source
 from mpc_compute.envelope import open_bundle, public_bytes, share_context
 from mpc_compute.manifest import Manifest
 from tests.dx.test_membership_cli import PASSWORD, ROWS, DxWorld, dx, dx_json, dx_world, publish
-from tests.fixtures.cluster import FAST_FAIL, Cluster, NodeProcess, free_port, next_job_id
+from tests.fixtures.cluster import FAST_FAIL, Cluster, NodeProcess, lane_ports, next_job_id
 
 # Not `database`: three SPU nodes make it slow, and nothing here depends on the database engine.
 pytestmark = [pytest.mark.api, pytest.mark.chain, pytest.mark.mpc]
@@ -43,9 +43,9 @@ def nodes(dx_world, tmp_path_factory) -> Iterator[Cluster]:
     """The three registered nodes as real processes, each on its keystore in the dx data dir (so a
     restart loads the rotated key), reading and writing blobs through the exchange API."""
     workdir = tmp_path_factory.mktemp("reseal-nodes")
-    spu = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+    spu, meetings = lane_ports(["127.0.0.1"] * 3, lanes=2)
     operator = Account.create()
-    procs = [NodeProcess(i, identities.path_of(f"node{i}"), spu, "127.0.0.1", context.api_url(),
+    procs = [NodeProcess(i, identities.path_of(f"node{i}"), spu, meetings, "127.0.0.1", context.api_url(),
                          workdir / f"node{i}.log",
                          ["--work-dir", str(workdir / f"node{i}"), *FAST_FAIL, "--dev-no-chain",
                           "--operator", operator.address])

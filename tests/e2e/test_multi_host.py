@@ -154,7 +154,7 @@ def test_node_serve_runs_the_node_with_blobs_through_the_api_and_its_own_files(d
     args = node_parse_args(argv[3:])  # the node's own parser accepts every flag dx passes
     data_dir = Path(data_dir_env["DX_DATA_DIR"])
     assert args.blobs == "https://exchange.example"
-    assert args.spu == "10.0.0.11:9200,10.0.0.12:9200,10.0.0.13:9200"
+    assert args.spu == ["10.0.0.11:9200,10.0.0.12:9200,10.0.0.13:9200"]
     assert (args.index, args.host, args.port, args.watch) == (1, "0.0.0.0", 9111, True)
     assert args.keystore == data_dir / "keys" / "node-1.json"
     assert args.work_dir == data_dir / "node1"
@@ -409,7 +409,7 @@ def test_five_hosts_run_a_job_with_no_shared_data_dir_and_tls_links(five_hosts, 
             # `ip netns exec` and `dx node serve` both exec: the process is the node itself.
             cmdline = Path(f"/proc/{processes[1 + i].pid}/cmdline").read_bytes().decode().split("\0")
             args = node_parse_args([a for a in cmdline[cmdline.index("mpc_compute.node") + 1:] if a])
-            assert (args.blobs, args.spu, args.rpc_url) == (api_url, spu, rpc_url)
+            assert (args.blobs, args.spu, args.rpc_url) == (api_url, [spu], rpc_url)
             assert args.tls_cert.parent == args.tls_ca.parent == nodes[i].data_dir / "tls"
             assert args.keystore.is_relative_to(nodes[i].data_dir)
             assert args.work_dir.is_relative_to(nodes[i].data_dir)
