@@ -316,9 +316,14 @@ def run_party(
             ) from exc
         linked = time.monotonic()
         _agree_on_program(link, rank, program.program_hash)
-        runtime = spu.Runtime(link, config)
-        for name in (n for n in program.input_names if n in supplied):
-            runtime.set_var(name, spu_runtime.deserialize_share(inputs[name]))
+        try:  # the runtime's setup talks to the peers too (it agrees on its random seeds)
+            runtime = spu.Runtime(link, config)
+            for name in (n for n in program.input_names if n in supplied):
+                runtime.set_var(name, spu_runtime.deserialize_share(inputs[name]))
+        except Exception as exc:
+            raise PeerUnavailableError(
+                f"party {rank}: setting up the SPU runtime with the peers failed: {_brief(exc)}"
+            ) from exc
         if noise:
             for name, share in _exchange_noise(link, rank, noise, config, dp_noise_seed).items():
                 runtime.set_var(name, share)
