@@ -137,9 +137,14 @@ def relay_decision(ctx: AppContext, session: Session, rows: list[Approval], fn: 
         raise
     ctx.metrics.relayed.labels(f"ComputeJobs.{fn}").inc()
     tx_hash = result if isinstance(result, str) else result.tx_hash
-    for row in rows:
-        row.status, row.tx_hash = "relayed", tx_hash
-        session.add(row)
+    # A conditional update, not the rows loaded before the relay: the background indexer may already have
+    # seen the mined events and confirmed them "onchain", and that must not be stepped back.
+    ap = Approval.__table__
+    session.execute(
+        update(ap)
+        .where(ap.c.id.in_([row.id for row in rows]), ap.c.status != "onchain")
+        .values(status="relayed", tx_hash=tx_hash)
+    )
     session.commit()
     if isinstance(result, str):
         # Sent, not mined within the bounded wait: the worker goes; the indexer records the outcome.
